@@ -1,0 +1,212 @@
+"""Configuration as data: dataclasses for data, model and training, to/from JSON.
+
+The resolved ("operative") config is written into every run directory and is
+what export and evaluation rebuild the model from, so every field here must be
+JSON-serialisable and validated with a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+# Output lengths the WaveGAN generator supports: 16 * 4**k for k >= 2 (tests use
+# the small ones), plus WaveGAN's 32768 and 65536.
+SUPPORTED_LENGTHS = (256, 1024, 4096, 16384, 32768, 65536)
+LOSSES = ("wgan_gp", "hinge", "non_saturating")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or impossible."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the prepared dataset is and how clips are fed to the GAN.
+
+    Attributes:
+      data_dir: a directory written by `condgan-prepare` (holds dataset.json).
+      text_encoder: local SavedModel path or TF-Hub handle of the text encoder.
+      shuffle_buffer: examples in the tf.data shuffle buffer.
+    """
+
+    data_dir: str = ""
+    text_encoder: str = ""
+    shuffle_buffer: int = 4096
+
+    def validate(self) -> None:
+        if self.shuffle_buffer < 1:
+            raise ConfigError(f"data.shuffle_buffer must be >= 1, got {self.shuffle_buffer}")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Generator and discriminator shape, and the anti-collapse switches.
+
+    The four switches of the method are `cond_augment`, `text_dropout`
+    (> 0 enables dropout on the text projection of G and D), `cond_dim` (128
+    in the method, 256 in the collapsing baseline) and `replay`.
+    """
+
+    length: int = 16384
+    sample_rate: int = 16000
+    text_dim: int = 512
+    latent_dim: int = 100
+    model_dim: int = 64
+    kernel_len: int = 25
+    phase_shuffle: int = 2
+    # Conditioning.
+    cond_dim: int = 128
+    cond_augment: bool = True
+    kl_weight: float = 2.0
+    text_dropout: float = 0.5
+    # Embedding replay.
+    replay: bool = True
+    replay_capacity: int = 2048
+    replay_prob: float = 0.5
+    replay_fraction: float = 0.25
+
+    def validate(self) -> None:
+        if self.length not in SUPPORTED_LENGTHS:
+            raise ConfigError(
+                f"model.length={self.length} is not supported; choose one of {SUPPORTED_LENGTHS}")
+        for name in ("sample_rate", "text_dim", "latent_dim", "model_dim", "kernel_len", "cond_dim"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.phase_shuffle < 0:
+            raise ConfigError(f"model.phase_shuffle must be >= 0, got {self.phase_shuffle}")
+        if self.kl_weight < 0:
+            raise ConfigError(f"model.kl_weight must be >= 0, got {self.kl_weight}")
+        if not 0.0 <= self.text_dropout < 1.0:
+            raise ConfigError(f"model.text_dropout must be in [0, 1), got {self.text_dropout}")
+        if self.replay:
+            if self.replay_capacity < 1:
+                raise ConfigError(f"model.replay_capacity must be >= 1, got {self.replay_capacity}")
+            if not 0.0 <= self.replay_prob <= 1.0:
+                raise ConfigError(f"model.replay_prob must be in [0, 1], got {self.replay_prob}")
+            if not 0.0 < self.replay_fraction <= 1.0:
+                raise ConfigError(
+                    f"model.replay_fraction must be in (0, 1], got {self.replay_fraction}")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation. Defaults follow WaveGAN (WGAN-GP, 5 critic steps, Adam 1e-4, 0.5, 0.9)."""
+
+    loss: str = "wgan_gp"
+    gp_weight: float = 10.0
+    n_critic: int = 5
+    batch_size: int = 64
+    g_learning_rate: float = 1e-4
+    d_learning_rate: float = 1e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.9
+    mode_seeking_weight: float = 0.0
+    steps: int = 1000
+    seed: int = 0
+    checkpoint_every: int = 200
+    summary_every: int = 50
+    keep_checkpoints: int = 3
+
+    def validate(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"train.loss={self.loss!r} is unknown; choose one of {LOSSES}")
+        for name in ("n_critic", "batch_size", "checkpoint_every", "summary_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.steps < 0:
+            raise ConfigError(f"train.steps must be >= 0, got {self.steps}")
+        for name in ("gp_weight", "mode_seeking_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("g_learning_rate", "d_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass
+class Config:
+    """The whole operative config of a run."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def validate(self) -> "Config":
+        self.data.validate()
+        self.model.validate()
+        self.train.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        if not isinstance(d, dict):
+            raise ConfigError(f"a config must be a JSON object, got {type(d).__name__}")
+        unknown = set(d) - {"data", "model", "train"}
+        if unknown:
+            raise ConfigError(f"unknown config section(s) {sorted(unknown)}; expected data, model, train")
+        return cls(
+            data=_section(DataConfig, d.get("data", {}), "data"),
+            model=_section(ModelConfig, d.get("model", {}), "model"),
+            train=_section(TrainConfig, d.get("train", {}), "train"),
+        ).validate()
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<string>") -> "Config":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{source} is not valid JSON: {e}") from e
+        return cls.from_dict(d)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Config":
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise ConfigError(f"cannot read config {path}: {e.strerror}") from e
+        return cls.from_json(text, source=path)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the JSON atomically (temp file + rename)."""
+        path = os.fspath(path)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.to_json() + "\n")
+        os.replace(tmp, path)
+
+
+def _section(cls, values: Any, name: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section {name!r} must be an object, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ConfigError(f"unknown field(s) in {name}: {sorted(unknown)}; known: {sorted(fields)}")
+    kwargs = {}
+    for key, value in values.items():
+        default = getattr(cls(), key)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name}.{key} must be true or false, got {value!r}")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name}.{key} must be an integer, got {value!r}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name}.{key} must be a number, got {value!r}")
+            value = float(value)
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{name}.{key} must be a string, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)

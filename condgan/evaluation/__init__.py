@@ -1,0 +1,1 @@
+"""Scoring classifier and the collapse / quality metrics of DESIGN.md."""

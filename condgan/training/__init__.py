@@ -1,0 +1,1 @@
+"""Training loop, checkpoints, summaries and the command-line entry points."""

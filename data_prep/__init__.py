@@ -1,0 +1,1 @@
+"""Dataset preparation: importers, the procedural default set, the text encoder build."""
