@@ -52,7 +52,7 @@ def float_to_pcm16(audio: np.ndarray) -> bytes:
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(f"audio must be 1-D (mono), got shape {audio.shape}")
-    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype("<i2")
+    pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype("<i2")
     return pcm.tobytes()
 
 

@@ -1,0 +1,66 @@
+"""TFRecord schema and dataset card."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from condgan import records
+
+
+def _write_dataset(path, clips):
+    path.mkdir()
+    examples = [records.serialize_example(a, 8000, c, l, f"clip-{i}") for i, (a, c, l) in enumerate(clips)]
+    names = records.write_shards(path, "train", examples, examples_per_shard=2)
+    card = records.DatasetCard(source="test", sample_rate=8000, length=len(clips[0][0]),
+                               classes=["a", "b"], captions=sorted({c for _, c, _ in clips}),
+                               counts={"train": len(clips)}, shards={"train": names})
+    (path / records.CARD_NAME).write_text(card.to_json())
+    return card
+
+
+def test_example_round_trip_to_int16_precision(tmp_path):
+    rng = np.random.default_rng(0)
+    clips = [(rng.uniform(-1, 1, 64).astype(np.float32), "a beep", i % 2) for i in range(5)]
+    card = _write_dataset(tmp_path / "ds", clips)
+    assert len(card.shards["train"]) == 3  # 5 examples, 2 per shard
+    loaded = records.load_card(tmp_path / "ds")
+    ds = tf.data.TFRecordDataset(loaded.files(tmp_path / "ds", "train")).map(records.parse_example)
+    got = list(ds.as_numpy_iterator())
+    assert [g["id"].decode() for g in got] == [f"clip-{i}" for i in range(5)]
+    for (audio, caption, label), g in zip(clips, got):
+        np.testing.assert_allclose(g["audio"], audio, atol=0.5 / 32768 + 1e-7)
+        assert g["caption"].decode() == caption and g["label"] == label
+        assert g["num_samples"] == 64 and g["sample_rate"] == 8000
+
+
+def test_pcm_clips_out_of_range_values():
+    pcm = np.frombuffer(records.float_to_pcm16(np.array([2.0, -2.0, 0.0], np.float32)), "<i2")
+    np.testing.assert_array_equal(pcm, [32767, -32768, 0])
+    back = np.frombuffer(records.float_to_pcm16(np.array([-1.0, 0.5], np.float32)), "<i2") / 32768.0
+    np.testing.assert_array_equal(back, [-1.0, 0.5])
+
+
+def test_empty_caption_is_refused():
+    with pytest.raises(ValueError, match="clip 'x': empty caption"):
+        records.serialize_example(np.zeros(4, np.float32), 8000, "  ", 0, "x")
+
+
+def test_load_card_errors(tmp_path):
+    with pytest.raises(records.DatasetError, match="no such directory"):
+        records.load_card(tmp_path / "absent")
+    (tmp_path / "half").mkdir()
+    with pytest.raises(records.DatasetError, match="not a prepared dataset"):
+        records.load_card(tmp_path / "half")
+    clips = [(np.zeros(8, np.float32), "a", 0)]
+    _write_dataset(tmp_path / "ds", clips)
+    (tmp_path / "ds" / "train-00000-of-00001.tfrecord").unlink()
+    with pytest.raises(records.DatasetError, match="shard train-00000-of-00001.tfrecord .* is missing"):
+        records.load_card(tmp_path / "ds")
+    (tmp_path / "ds" / records.CARD_NAME).write_text("{")
+    with pytest.raises(records.DatasetError, match="unreadable dataset card"):
+        records.load_card(tmp_path / "ds")
+    (tmp_path / "ds" / records.CARD_NAME).write_text(json.dumps({"source": "x"}))
+    with pytest.raises(records.DatasetError, match="lacks"):
+        records.load_card(tmp_path / "ds")
