@@ -1,0 +1,136 @@
+"""Conditioning augmentation (StackGAN, Zhang et al. 2017, section 3.1).
+
+A caption embedding is a single point, so a generator conditioned on it directly
+sees one conditioning vector per caption and can map it to one sound: the
+conditional form of mode collapse. Conditioning augmentation instead turns the
+embedding into a diagonal Gaussian N(mean, sigma^2) and feeds the generator a
+sample of it during training. The KL term towards N(0, I) keeps that Gaussian
+wide and smooth, so nearby captions share conditioning mass and the generator
+has to produce plausible audio for a neighbourhood of each caption.
+
+At inference the layer returns `mean` exactly: variety then comes from the
+latent z only, which is what the z-diversity metric measures.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def kl_divergence(mean, log_sigma):
+    """StackGAN's KL term: KL(N(mean, sigma^2) || N(0, 1)) averaged over all elements.
+
+    Per element this is the closed form
+    `-log(sigma) + (sigma^2 + mean^2 - 1) / 2`, so the result equals the KL of the
+    diagonal multivariate Gaussian divided by `batch * dim`.
+
+    Args:
+      mean: float[batch, dim], the Gaussian means.
+      log_sigma: float[batch, dim], log standard deviations (same shape as `mean`).
+
+    Returns:
+      A float scalar, the mean over batch and dimensions.
+    """
+    per_element = -log_sigma + 0.5 * (-1.0 + ops.exp(2.0 * log_sigma) + ops.square(mean))
+    return ops.mean(per_element)
+
+
+@keras.saving.register_keras_serializable(package="condgan")
+class CondAugment(keras.layers.Layer):
+    """Text embedding -> sampled conditioning vector c, with a KL penalty.
+
+    `text_embedding -> Dense(2 * dim) -> LeakyReLU(0.2) -> Dropout(dropout)`, split
+    into `mean` (first half) and `log_sigma` (second half). In training
+    `c = mean + exp(log_sigma) * eps` with `eps` drawn from a standard normal
+    truncated to [-2, 2] (as StackGAN's TF code, so one unlucky draw cannot push
+    c far outside the range the generator has seen), and
+    `kl_weight * kl_divergence(mean, log_sigma)` is added with `add_loss`.
+    At inference (training False or None) `c = mean` and no loss is added.
+
+    `training` must be a Python bool or None (Keras passes it down from the
+    enclosing model call).
+
+    Args:
+      dim: size of the conditioning vector c (128 in the method).
+      kl_weight: multiplier of the KL loss; 0 disables the loss (the Gaussian
+        then tends to collapse to a point, which is the ablation's point).
+      dropout: dropout rate after the LeakyReLU, in [0, 1); applied only in
+        training.
+      seed: optional int seed for eps and the dropout mask.
+      **kwargs: passed to `keras.layers.Layer`.
+
+    Raises:
+      ValueError: if `dim`, `kl_weight` or `dropout` is out of range.
+    """
+
+    def __init__(self, dim=128, kl_weight=2.0, dropout=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"CondAugment: dim must be an integer >= 1, got {dim!r}")
+        if not kl_weight >= 0:
+            raise ValueError(f"CondAugment: kl_weight must be >= 0, got {kl_weight!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"CondAugment: dropout must be in [0, 1), got {dropout!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"CondAugment: seed must be an int or None, got {seed!r}")
+        self.dim = dim
+        self.kl_weight = float(kl_weight)
+        self.dropout = float(dropout)
+        self.seed = seed
+        self.projection = keras.layers.Dense(2 * dim, name="projection")
+        self.activation = keras.layers.LeakyReLU(negative_slope=0.2, name="leaky_relu")
+        # Distinct seeds so the dropout mask and eps are not the same random stream.
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, seed=None if seed is None else seed + 1, name="dropout")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            raise ValueError(
+                f"CondAugment: text_embedding must have shape [batch, embedding_dim] with a "
+                f"known embedding_dim, got {tuple(input_shape)}")
+        self.projection.build(input_shape)
+
+    def mean_log_sigma(self, text_embedding, training=None):
+        """The Gaussian's parameters.
+
+        Args:
+          text_embedding: float32[batch, embedding_dim].
+          training: Python bool or None; dropout is active only when True.
+
+        Returns:
+          (mean, log_sigma), each float32[batch, dim].
+        """
+        if not self.built:
+            self.build(tuple(text_embedding.shape))
+        h = self.activation(self.projection(text_embedding))
+        h = self.dropout_layer(h, training=bool(training))
+        return h[:, :self.dim], h[:, self.dim:]
+
+    def call(self, text_embedding, training=None):
+        """Samples c in training, returns the mean at inference.
+
+        Args:
+          text_embedding: float32[batch, embedding_dim].
+          training: Python bool or None.
+
+        Returns:
+          c: float32[batch, dim].
+        """
+        mean, log_sigma = self.mean_log_sigma(text_embedding, training=training)
+        if not training:
+            return mean
+        eps = keras.random.truncated_normal(
+            ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
+        if self.kl_weight > 0:
+            self.add_loss(self.kl_weight * kl_divergence(mean, log_sigma))
+        return mean + ops.exp(log_sigma) * eps
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(dim=self.dim, kl_weight=self.kl_weight, dropout=self.dropout, seed=self.seed)
+        return config
