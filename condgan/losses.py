@@ -1,0 +1,274 @@
+"""GAN objectives: adversarial losses, WGAN-GP gradient penalty, mode seeking.
+
+Pure TensorFlow functions of logits and tensors; no Keras models. The training
+step calls
+
+  d_loss = discriminator_loss(kind, real_logits, fake_logits)
+           + gp_weight * gradient_penalty(critic_fn, real, fake, sample_alpha(b, seed))
+  g_loss = generator_loss(kind, fake_logits)
+           + ms_weight * mode_seeking_loss(fake_1, fake_2, z_1, z_2)
+
+with `kind` one of `LOSSES` (the same names as `condgan.config.LOSSES`). The
+weights (WaveGAN's gp_weight = 10) are applied by the caller, not here.
+
+Sign conventions: every function returns a quantity to *minimise*. Logits are
+raw critic outputs (no sigmoid), float[batch, 1] or float[batch]; they are cast
+to float32 so that a mixed-precision critic still gets a float32 loss.
+
+Scaling under `tf.distribute`:
+  Every function here returns a MEAN OVER THE BATCH IT IS GIVEN. Inside
+  `strategy.run` that is the per-replica batch, not the global one. The caller
+  must divide each loss by `strategy.num_replicas_in_sync` before taking
+  gradients (the strategy then *sums* gradients across replicas, which gives the
+  gradient of the mean over the global batch). Equivalently, compute
+  per-example losses and divide their sum by the global batch size, as
+  `tf.nn.compute_average_loss` does. Do one or the other, not both, or the
+  losses are divided twice. Without a strategy (or with one replica) nothing
+  needs rescaling. For reporting, reduce the returned (unscaled) values with
+  `ReduceOp.MEAN` across replicas.
+  `mode_seeking_loss` follows the MSGAN reference and is a ratio of batch
+  means, not a mean of per-example terms; dividing it by the number of replicas
+  gives the mean of the per-replica values, which is the intended quantity.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+LOSSES = ("wgan_gp", "hinge", "non_saturating")
+
+# Inside the square root of the gradient norm: d sqrt(s)/ds is infinite at
+# s = 0 (e.g. a critic whose ReLUs are all dead at x_hat), which would make the
+# second-order gradient NaN. 1e-12 moves the norm by at most 1e-6.
+_NORM_EPS = 1e-12
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in LOSSES:
+        raise ValueError(f"unknown GAN loss kind {kind!r}; choose one of {LOSSES}")
+
+
+def _logits(logits, name: str) -> tf.Tensor:
+    """Casts logits to float32 and checks they hold one score per example."""
+    logits = tf.convert_to_tensor(logits)
+    rank = logits.shape.rank
+    if rank is not None and not (rank == 1 or (rank == 2 and logits.shape[-1] in (1, None))):
+        raise ValueError(
+            f"{name} must be logits of shape [batch, 1] or [batch], got shape {logits.shape}")
+    return tf.cast(logits, tf.float32)
+
+
+def discriminator_loss(kind: str, real_logits, fake_logits) -> tf.Tensor:
+    """The discriminator (critic) loss, averaged over the batch.
+
+    - "wgan_gp": mean(D(fake)) - mean(D(real)) (add the gradient penalty
+      separately with `gradient_penalty`).
+    - "hinge": mean(relu(1 - D(real))) + mean(relu(1 + D(fake))).
+    - "non_saturating": mean(softplus(-D(real))) + mean(softplus(D(fake))),
+      i.e. binary cross-entropy with labels real = 1, fake = 0.
+
+    Args:
+      kind: one of `LOSSES`.
+      real_logits: float[batch, 1] or float[batch], critic scores of real clips.
+      fake_logits: float[batch, 1] or float[batch], critic scores of generated clips.
+
+    Returns:
+      float32 scalar to minimise with respect to the discriminator's weights.
+
+    Raises:
+      ValueError: `kind` is not in `LOSSES`, or the logits are not one score
+        per example.
+    """
+    _check_kind(kind)
+    real = _logits(real_logits, "real_logits")
+    fake = _logits(fake_logits, "fake_logits")
+    if kind == "wgan_gp":
+        return tf.reduce_mean(fake) - tf.reduce_mean(real)
+    if kind == "hinge":
+        return tf.reduce_mean(tf.nn.relu(1.0 - real)) + tf.reduce_mean(tf.nn.relu(1.0 + fake))
+    return tf.reduce_mean(tf.math.softplus(-real)) + tf.reduce_mean(tf.math.softplus(fake))
+
+
+def generator_loss(kind: str, fake_logits) -> tf.Tensor:
+    """The generator loss, averaged over the batch.
+
+    - "wgan_gp" and "hinge": -mean(D(fake)) (the usual hinge-GAN generator
+      loss is the Wasserstein one).
+    - "non_saturating": mean(softplus(-D(fake))) = -mean(log sigmoid(D(fake))).
+
+    Args:
+      kind: one of `LOSSES`.
+      fake_logits: float[batch, 1] or float[batch], critic scores of generated clips.
+
+    Returns:
+      float32 scalar to minimise with respect to the generator's weights.
+
+    Raises:
+      ValueError: `kind` is not in `LOSSES`, or the logits are not one score
+        per example.
+    """
+    _check_kind(kind)
+    fake = _logits(fake_logits, "fake_logits")
+    if kind == "non_saturating":
+        return tf.reduce_mean(tf.math.softplus(-fake))
+    return -tf.reduce_mean(fake)
+
+
+def sample_alpha(batch_size, seed) -> tf.Tensor:
+    """Draws the WGAN-GP interpolation weights, uniform in [0, 1].
+
+    Uniform as in Gulrajani et al. (2017) and WaveGAN; the keras-io WGAN-GP
+    example draws them from a normal distribution, which extrapolates outside
+    the segment between real and fake and is not the published method.
+
+    Args:
+      batch_size: int or int32 scalar tensor (e.g. `tf.shape(real)[0]`), >= 1.
+      seed: a `keras.random.SeedGenerator` (a new draw on every call, usable
+        inside `tf.function`) or an int (the same draw every call).
+
+    Returns:
+      float32[batch_size] in [0, 1).
+
+    Raises:
+      ValueError: `batch_size` is a Python int < 1.
+    """
+    if isinstance(batch_size, int) and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        seed = int(seed)  # numpy integers too; keras.random only takes Python ints.
+    elif not isinstance(seed, keras.random.SeedGenerator):
+        raise TypeError(
+            f"seed must be an int or a keras.random.SeedGenerator, got {type(seed).__name__}")
+    return keras.random.uniform((batch_size,), minval=0.0, maxval=1.0, dtype="float32", seed=seed)
+
+
+def interpolate(real, fake, alpha) -> tf.Tensor:
+    """Points on the segments between real and generated clips.
+
+    x_hat = real + alpha * (fake - real), per example, as in WaveGAN: alpha = 0
+    gives `real`, alpha = 1 gives `fake` (Gulrajani et al. write the same
+    point with the weight on the real side; for uniform alpha the two agree in
+    distribution).
+
+    Args:
+      real: float[batch, length, 1] (any rank >= 1 with batch first).
+      fake: same shape and dtype as `real`.
+      alpha: float[batch], one weight per example, broadcast over the
+        non-batch axes.
+
+    Returns:
+      Tensor of the shape and dtype of `real`.
+
+    Raises:
+      ValueError: the shapes of `real`, `fake` and `alpha` do not match.
+    """
+    real = tf.convert_to_tensor(real)
+    fake = tf.convert_to_tensor(fake, dtype=real.dtype)
+    alpha = tf.convert_to_tensor(alpha)
+    if not real.shape.is_compatible_with(fake.shape):
+        raise ValueError(
+            f"real and fake must have the same shape, got {real.shape} and {fake.shape}")
+    if alpha.shape.rank is not None and alpha.shape.rank != 1:
+        raise ValueError(f"alpha must be float[batch], got shape {alpha.shape}")
+    if not alpha.shape.is_compatible_with(real.shape[:1]):
+        raise ValueError(
+            f"alpha has {alpha.shape[0]} weights but real has batch size {real.shape[0]}")
+    rank = real.shape.rank
+    if rank is None:
+        raise ValueError("real must have a known rank")
+    alpha = tf.reshape(tf.cast(alpha, real.dtype), [-1] + [1] * (rank - 1))
+    return real + alpha * (fake - real)
+
+
+def gradient_penalty(critic_fn: Callable[[tf.Tensor], tf.Tensor], real, fake, alpha) -> tf.Tensor:
+    """WGAN-GP two-sided penalty (Gulrajani et al. 2017), without its weight.
+
+    mean over the batch of (||d critic(x_hat) / d x_hat||_2 - 1)^2, with
+    x_hat = interpolate(real, fake, alpha) and the norm over all non-batch
+    axes. The result is differentiable with respect to the critic's weights
+    (the inner gradient is taken under its own `tf.GradientTape`, so the
+    caller's tape records it), which is what training the critic needs.
+
+    The per-example gradients are obtained as the gradient of the *sum* of the
+    logits, which is exact only if each example's score depends on that
+    example alone: no batch normalisation or minibatch statistics in the
+    critic (WGAN-GP forbids them anyway; use layer norm or none).
+
+    Args:
+      critic_fn: maps float[batch, ...] to logits float[batch, 1] (or
+        float[batch]); the caller closes over the text condition, e.g.
+        `lambda x: discriminator([x, text], training=True)`.
+      real: float[batch, length, 1] real clips.
+      fake: float[batch, length, 1] generated clips.
+      alpha: float32[batch] interpolation weights from `sample_alpha`.
+
+    Returns:
+      float32 scalar (multiply by the penalty weight, 10 in WGAN-GP).
+
+    Raises:
+      ValueError: the critic returns other than one score per example, or
+        its output does not depend on its input.
+    """
+    x_hat = interpolate(real, fake, alpha)
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        logits = _logits(critic_fn(x_hat), "critic_fn(x_hat)")
+        score = tf.reduce_sum(logits)
+    grads = tape.gradient(score, x_hat)
+    if grads is None:
+        raise ValueError("critic_fn(x_hat) does not depend on x_hat: no gradient to penalise")
+    grads = tf.cast(grads, tf.float32)
+    axes = list(range(1, grads.shape.rank))
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + _NORM_EPS)
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def mode_seeking_loss(fake_1, fake_2, z_1, z_2, eps: float = 1e-5) -> tf.Tensor:
+    """Mode-seeking regulariser of MSGAN (Mao et al., CVPR 2019).
+
+    As in the reference implementation (HelenMao/MSGAN, e.g.
+    DCGAN-Mode-Seeking/model.py):
+
+      ratio = mean(|fake_1 - fake_2|) / mean(|z_1 - z_2|)
+      loss  = 1 / (ratio + eps)
+
+    where each mean runs over *all* elements, batch included, so `ratio` is one
+    number per batch, not one per example. This keeps a single pair of
+    near-identical outputs from contributing ~1/eps on its own. `fake_1` and
+    `fake_2` are generated from the same conditions with the independent
+    latents `z_1` and `z_2`. Minimising the loss pushes outputs apart in
+    proportion to the distance of their latents; a collapsed generator
+    (fake_1 == fake_2) scores exactly 1 / eps.
+
+    Args:
+      fake_1: float[batch, length, 1] generated from z_1.
+      fake_2: float[batch, length, 1] generated from z_2, same conditions.
+      z_1: float[batch, latent_dim].
+      z_2: float[batch, latent_dim], drawn independently of z_1 (equal
+        latents make the ratio 0 / 0).
+      eps: keeps the loss finite for a fully collapsed generator.
+
+    Returns:
+      float32 scalar in (0, 1 / eps], to minimise with respect to the
+      generator's weights.
+
+    Raises:
+      ValueError: shapes of the pairs differ, or eps <= 0.
+    """
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    fake_1 = tf.cast(tf.convert_to_tensor(fake_1), tf.float32)
+    fake_2 = tf.cast(tf.convert_to_tensor(fake_2), tf.float32)
+    z_1 = tf.cast(tf.convert_to_tensor(z_1), tf.float32)
+    z_2 = tf.cast(tf.convert_to_tensor(z_2), tf.float32)
+    if not fake_1.shape.is_compatible_with(fake_2.shape):
+        raise ValueError(
+            f"fake_1 and fake_2 must have the same shape, got {fake_1.shape} and {fake_2.shape}")
+    if not z_1.shape.is_compatible_with(z_2.shape):
+        raise ValueError(f"z_1 and z_2 must have the same shape, got {z_1.shape} and {z_2.shape}")
+    ratio = tf.reduce_mean(tf.abs(fake_1 - fake_2)) / tf.reduce_mean(tf.abs(z_1 - z_2))
+    return 1.0 / (ratio + eps)
