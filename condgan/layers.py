@@ -1,0 +1,181 @@
+"""Keras 3 building blocks of the conditional WaveGAN.
+
+- `TextProjection`: dense + leaky ReLU + dropout over a caption embedding; the
+  conditioning path of the discriminator (and of the generator when
+  conditioning augmentation is off).
+- `PhaseShuffle`: WaveGAN's discriminator regulariser (Donahue et al. 2019,
+  section 3.3): randomly shifts feature maps in time so the critic cannot key on
+  the generator's periodic upsampling artifacts.
+- `CondAugment` (`condgan.cond_augment`) and `EmbeddingReplay`
+  (`condgan.embedding_replay`) are re-exported here so that every layer of the
+  method can be found in one place. They are imported on first access, which
+  keeps this module importable on its own and free of import cycles.
+
+Every layer is registered under the "condgan" package, so models holding them
+round-trip through `model.to_json()` and `.keras` files.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import keras
+from keras import ops
+
+# Lazily re-exported layers: attribute name -> module that defines it.
+_REEXPORTS = {
+    "CondAugment": "condgan.cond_augment",
+    "EmbeddingReplay": "condgan.embedding_replay",
+}
+
+__all__ = ["CondAugment", "EmbeddingReplay", "PhaseShuffle", "TextProjection"]
+
+
+def __getattr__(name: str):
+    # PEP 562: `from condgan.layers import CondAugment` resolves here on first use.
+    if name in _REEXPORTS:
+        value = getattr(importlib.import_module(_REEXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _check_seed(layer: str, seed) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"{layer}: seed must be an int or None, got {seed!r}")
+
+
+@keras.saving.register_keras_serializable(package="condgan")
+class TextProjection(keras.layers.Layer):
+    """Projects a caption embedding to a conditioning vector.
+
+    Dense(dim) -> LeakyReLU(0.2) -> Dropout(dropout). The dropout is active only
+    in training; it is one of the method's anti-collapse switches (it keeps the
+    networks from memorising the exact embedding of each caption).
+
+    Args:
+      dim: output width.
+      dropout: dropout rate in [0, 1); 0 disables it.
+      seed: optional int seed of the dropout mask stream.
+
+    Call args:
+      text_embedding: float32[batch, text_dim].
+      training: bool; dropout applies only when true.
+
+    Returns:
+      float32[batch, dim].
+
+    Raises:
+      ValueError: `dim`, `dropout` or `seed` is out of range, or the input is
+        not rank 2.
+    """
+
+    def __init__(self, dim: int, dropout: float = 0.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"TextProjection: dim must be an integer >= 1, got {dim!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"TextProjection: dropout must be in [0, 1), got {dropout!r}")
+        _check_seed("TextProjection", seed)
+        self.dim = dim
+        self.dropout = float(dropout)
+        self.seed = seed
+        self.dense = keras.layers.Dense(self.dim, name="dense")
+        self.activation = keras.layers.LeakyReLU(negative_slope=0.2, name="leaky_relu")
+        self.drop = keras.layers.Dropout(self.dropout, seed=seed, name="dropout")
+
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(
+                f"TextProjection: text_embedding must have shape [batch, text_dim], "
+                f"got {tuple(input_shape)}")
+        self.dense.build(input_shape)
+
+    def call(self, text_embedding, training=None):
+        x = self.activation(self.dense(text_embedding))
+        return self.drop(x, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"dim": self.dim, "dropout": self.dropout, "seed": self.seed})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="condgan")
+class PhaseShuffle(keras.layers.Layer):
+    """WaveGAN phase shuffle: shifts each example in time by a random offset.
+
+    Each example gets its own shift `s` drawn uniformly from [-rad, rad] and its
+    output is `y[t] = x[t - s]`, with reflection padding (edge excluded, as
+    `tf.pad(mode="REFLECT")`) supplying the samples shifted in from outside.
+    WaveGAN's `apply_phaseshuffle` draws one shift for the whole batch; drawing
+    one per example is the same regulariser with more variety per step.
+
+    Identity at inference (training falsy) and when `rad == 0`.
+
+    Args:
+      rad: maximum absolute shift in time steps, >= 0.
+      seed: optional int seed of the shift stream.
+
+    Call args:
+      x: float32[batch, time, channels] with time > rad.
+      training: bool; the shift applies only when true.
+
+    Returns:
+      float32[batch, time, channels], same shape as `x`.
+
+    Raises:
+      ValueError: `rad` or `seed` is out of range, or the input is not rank 3
+        or has no more than `rad` time steps.
+    """
+
+    def __init__(self, rad: int = 2, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rad, bool) or not isinstance(rad, int) or rad < 0:
+            raise ValueError(f"PhaseShuffle: rad must be an integer >= 0, got {rad!r}")
+        _check_seed("PhaseShuffle", seed)
+        self.rad = rad
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"PhaseShuffle: x must have shape [batch, time, channels], got {tuple(input_shape)}")
+        time = input_shape[1]
+        # Reflection padding by `rad` needs at least rad + 1 steps.
+        if time is not None and self.rad > 0 and time <= self.rad:
+            raise ValueError(
+                f"PhaseShuffle: rad={self.rad} needs more than {self.rad} time steps, got {time}")
+
+    def call(self, x, training=None):
+        if not training or self.rad == 0:
+            return x
+        rad = self.rad
+        time = ops.shape(x)[1]
+        shifts = keras.random.randint(
+            (ops.shape(x)[0], 1, 1), minval=-rad, maxval=rad + 1, dtype="int32",
+            seed=self.seed_generator)
+        padded = ops.pad(x, [[0, 0], [rad, rad], [0, 0]], mode="reflect")
+        # y[t] = padded[t + rad - s]: one static slice per possible shift, each
+        # example picks its own. Cheap for WaveGAN's small radii, and unlike a
+        # gather its gradient is deterministic on every device.
+        out = x
+        for s in range(-rad, rad + 1):
+            if s == 0:
+                continue
+            start = rad - s
+            shifted = ops.slice(padded, [0, start, 0], [ops.shape(x)[0], time, ops.shape(x)[2]])
+            out = ops.where(ops.equal(shifts, s), shifted, out)
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rad": self.rad, "seed": self.seed})
+        return config
