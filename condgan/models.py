@@ -20,6 +20,7 @@ of stride 2 or 4 and a widest layer of 32 * model_dim.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from condgan import layers
 from condgan.config import ModelConfig, SUPPORTED_LENGTHS
@@ -136,7 +137,7 @@ def build_discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Mode
       cfg: the model config (`length`, `text_dim`, `cond_dim`, `model_dim`,
         `kernel_len`, `phase_shuffle`, `text_dropout` are used).
       seed: optional int; seeds the phase-shuffle and dropout streams (each
-        layer gets its own offset of it).
+        layer gets its own seed derived from it).
 
     Returns:
       keras.Model "discriminator": [audio float32[batch, length, 1],
@@ -151,9 +152,12 @@ def build_discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Mode
     n = len(strides)
     d = cfg.model_dim
 
-    def layer_seed(offset: int) -> int | None:
-        # Distinct seeds, so that seeded layers do not draw identical streams.
-        return None if seed is None else seed + offset
+    def layer_seed(index: int) -> int | None:
+        # Hash (seed, index) rather than add: callers seed other models with seed + 1 etc.,
+        # and neighbouring integer seeds would make their streams coincide with ours.
+        if seed is None:
+            return None
+        return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
 
     audio = keras.Input((cfg.length, 1), name="audio")
     text = keras.Input((cfg.text_dim,), name="text_embedding")

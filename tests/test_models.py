@@ -176,6 +176,16 @@ class ConditioningTest(tf.test.TestCase):
         self.assertAllClose(cond_no_dropout(text, training=True), cond_no_dropout(text))
 
 
+    def test_seeded_discriminator_is_reproducible_in_training(self):
+        cfg = _tiny(text_dropout=0.5)
+        _, _, text, audio = _inputs(cfg)
+        a = models.build_discriminator(cfg, seed=3)
+        b = models.build_discriminator(cfg, seed=3)
+        b.set_weights(a.get_weights())
+        self.assertAllEqual(a([audio, text], training=True), b([audio, text], training=True))
+        seeds = [l.seed for l in a.layers if isinstance(l, (PhaseShuffle, TextProjection))]
+        self.assertLen(set(seeds), len(seeds))  # every layer its own stream
+
 class GradientTest(tf.test.TestCase):
 
     def test_gradients_reach_every_trainable_weight(self):
