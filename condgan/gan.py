@@ -1,0 +1,224 @@
+"""CondGAN: the text-conditioned WaveGAN with every anti-collapse switch.
+
+Data flow of one training step (DESIGN.md):
+
+    text_emb -> conditioner (CondAugment or TextProjection, with dropout) -> c
+    (text_emb, c) -> EmbeddingReplay -> (text_emb', c')      [G step only]
+    G(z, c') -> fake;  D(fake, text_emb') and D(real, text_emb) -> logits
+
+`CondGAN.gan_step` is the one step implementation. Two front ends use it:
+`CondGAN.train_step` (so `model.fit(dataset)` works for quick experiments) and
+`condgan.training.trainer.Trainer` (tf.function + tf.distribute, checkpoints).
+
+Replay happens in the generator step only, so the buffer is written once per
+step, and the discriminator steps see only fresh conditions. The KL term of
+CondAugment enters the generator loss (it trains the conditioner, which is
+updated with G); it is computed on the whole fresh batch, including rows that
+replay then swaps out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from condgan import losses, models
+from condgan.config import LOSSES, ModelConfig
+from condgan.embedding_replay import EmbeddingReplay
+
+METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake")
+
+
+class CondGAN(keras.Model):
+    """Conditioner + generator + discriminator (+ replay buffer) with a GAN train step.
+
+    Args:
+      model_config: a `condgan.config.ModelConfig`; validated here.
+      seed: seeds z, the GP interpolation weights and the layers' own randomness.
+
+    Call:
+      `gan((z, text_embedding))` with z float32[B, latent_dim] and text_embedding
+      float32[B, text_dim] returns audio float32[B, length, 1] at inference: the
+      conditioner gives its mean (no re-sampling, no dropout) and replay is off.
+    """
+
+    def __init__(self, model_config: ModelConfig, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        model_config.validate()
+        self.model_config = model_config
+        self.seed = int(seed)
+        self.conditioner = models.build_conditioner(model_config, seed=seed)
+        self.generator = models.build_generator(model_config)
+        self.discriminator = models.build_discriminator(model_config, seed=seed + 1)
+        self.replay = None
+        if model_config.replay:
+            self.replay = EmbeddingReplay(
+                capacity=model_config.replay_capacity,
+                replay_prob=model_config.replay_prob,
+                replay_fraction=model_config.replay_fraction,
+                seed=seed + 2,
+                name="embedding_replay")
+            self.replay.build((None, model_config.text_dim), (None, model_config.cond_dim))
+        self.seed_generator = keras.random.SeedGenerator(seed + 3)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        self.g_optimizer = None
+        self.d_optimizer = None
+
+    # --- configuration -------------------------------------------------------------
+    def compile(self, g_optimizer, d_optimizer, loss: str = "wgan_gp", gp_weight: float = 10.0,
+                n_critic: int = 5, mode_seeking_weight: float = 0.0, **kwargs):
+        """Sets the optimizers and the objective.
+
+        Args:
+          g_optimizer: optimizer of the conditioner and the generator.
+          d_optimizer: optimizer of the discriminator.
+          loss: one of `condgan.config.LOSSES`.
+          gp_weight: lambda of the WGAN-GP gradient penalty (used with "wgan_gp" only).
+          n_critic: discriminator updates per generator update (WaveGAN: 5).
+          mode_seeking_weight: weight of the MSGAN regulariser in the G loss; 0 turns it off.
+        """
+        super().compile(**kwargs)
+        if loss not in LOSSES:
+            raise ValueError(f"loss={loss!r} is unknown; choose one of {LOSSES}")
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if gp_weight < 0 or mode_seeking_weight < 0:
+            raise ValueError("gp_weight and mode_seeking_weight must be >= 0, got "
+                             f"{gp_weight} and {mode_seeking_weight}")
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.loss_kind = loss
+        self.gp_weight = float(gp_weight)
+        self.n_critic = int(n_critic)
+        self.mode_seeking_weight = float(mode_seeking_weight)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @property
+    def g_variables(self) -> list:
+        """Trainable variables of the G update: conditioner + generator."""
+        return self.conditioner.trainable_variables + self.generator.trainable_variables
+
+    def build_optimizers(self) -> None:
+        """Creates the optimizers' slot variables now (needed before a checkpoint restore)."""
+        self.g_optimizer.build(self.g_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    # --- inference -------------------------------------------------------------------
+    def call(self, inputs, training=False):
+        z, text_embedding = inputs
+        c = self.conditioner(text_embedding, training=False)
+        return self.generator([z, c], training=False)
+
+    def generate(self, text_embedding, z=None, seed=None):
+        """Audio for caption embeddings at inference (c = mean of CondAugment).
+
+        Args:
+          text_embedding: float32[N, text_dim].
+          z: optional float32[N, latent_dim]; drawn from N(0, 1) when None.
+          seed: int seed for z when z is None.
+
+        Returns:
+          float32[N, length] in [-1, 1].
+        """
+        text_embedding = tf.convert_to_tensor(text_embedding, tf.float32)
+        if z is None:
+            n = tf.shape(text_embedding)[0]
+            z = tf.random.stateless_normal(
+                tf.stack([n, self.model_config.latent_dim]), seed=[0 if seed is None else seed, 0])
+        return self((z, text_embedding), training=False)[..., 0]
+
+    # --- training --------------------------------------------------------------------
+    def _sample_z(self, batch_size):
+        return keras.random.normal((batch_size, self.model_config.latent_dim),
+                                   seed=self.seed_generator)
+
+    def _critic(self, text_embedding):
+        return lambda x: self.discriminator([x, text_embedding], training=True)
+
+    def discriminator_step(self, audio, text_embedding, loss_scale=1.0):
+        """One D update. Returns (d_loss, gp, mean real logit, mean fake logit)."""
+        batch_size = tf.shape(audio)[0]
+        c = self.conditioner(text_embedding, training=True)
+        fake = self.generator([self._sample_z(batch_size), c], training=True)
+        fake = tf.stop_gradient(fake)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator([audio, text_embedding], training=True)
+            fake_logits = self.discriminator([fake, text_embedding], training=True)
+            d_loss = losses.discriminator_loss(self.loss_kind, real_logits, fake_logits)
+            gp = tf.constant(0.0)
+            if self.loss_kind == "wgan_gp" and self.gp_weight > 0:
+                alpha = losses.sample_alpha(batch_size, self.seed_generator)
+                gp = losses.gradient_penalty(self._critic(text_embedding), audio, fake, alpha)
+            total = (d_loss + self.gp_weight * gp) * loss_scale
+        grads = tape.gradient(total, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return d_loss, gp, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
+
+    def generator_step(self, text_embedding, loss_scale=1.0):
+        """One update of conditioner + G. Returns (g_loss, kl, ms, replayed share)."""
+        batch_size = tf.shape(text_embedding)[0]
+        z = self._sample_z(batch_size)
+        with tf.GradientTape() as tape:
+            c = self.conditioner(text_embedding, training=True)
+            kl = tf.add_n(self.conditioner.losses) if self.conditioner.losses else tf.constant(0.0)
+            d_text = text_embedding
+            replayed = tf.constant(0.0)
+            if self.replay is not None:
+                d_text, c, mask = self.replay(text_embedding, c, training=True)
+                replayed = tf.reduce_mean(tf.cast(mask, tf.float32))
+            fake = self.generator([z, c], training=True)
+            fake_logits = self.discriminator([fake, d_text], training=True)
+            g_loss = losses.generator_loss(self.loss_kind, fake_logits)
+            ms = tf.constant(0.0)
+            if self.mode_seeking_weight > 0:
+                z2 = self._sample_z(batch_size)
+                fake2 = self.generator([z2, c], training=True)
+                ms = losses.mode_seeking_loss(fake, fake2, z, z2)
+            total = (g_loss + kl + self.mode_seeking_weight * ms) * loss_scale
+        variables = self.g_variables
+        grads = tape.gradient(total, variables)
+        self.g_optimizer.apply_gradients(zip(grads, variables))
+        return g_loss, kl, ms, replayed
+
+    def gan_step(self, audio, text_embedding, loss_scale=1.0) -> dict[str, tf.Tensor]:
+        """`n_critic` discriminator updates, then one generator update.
+
+        Every D update draws new z (and new CondAugment noise) against the same
+        real batch, as the Keras WGAN-GP example does; WaveGAN draws a new real
+        batch per critic step, which costs n_critic times the input pipeline.
+
+        Args:
+          audio: float32[B, length, 1] real clips in [-1, 1].
+          text_embedding: float32[B, text_dim] their caption embeddings.
+          loss_scale: multiplies every loss term before differentiation. Under
+            tf.distribute pass 1 / num_replicas_in_sync: gradients are summed
+            across replicas, so this makes the update that of the global batch.
+
+        Returns:
+          dict of scalar float32 tensors named as `METRIC_NAMES` (unscaled values).
+        """
+        if self.g_optimizer is None:
+            raise RuntimeError("CondGAN.compile(g_optimizer, d_optimizer, ...) must be called "
+                               "before training")
+        for _ in range(self.n_critic):
+            d_loss, gp, d_real, d_fake = self.discriminator_step(audio, text_embedding, loss_scale)
+        g_loss, kl, ms, replayed = self.generator_step(text_embedding, loss_scale)
+        return {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "kl": kl, "ms": ms,
+                "replayed": replayed, "d_real": d_real, "d_fake": d_fake}
+
+    def train_step(self, data):
+        """Keras `fit` entry: data is (audio, text_embedding, ...) from condgan.data."""
+        audio, text_embedding = data[0], data[1]
+        values = self.gan_step(audio, text_embedding)
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def get_config(self) -> dict[str, Any]:
+        import dataclasses
+        return {"model_config": dataclasses.asdict(self.model_config), "seed": self.seed}

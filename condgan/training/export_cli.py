@@ -1,0 +1,58 @@
+r"""condgan-export: a run directory -> one SavedModel with the text encoder inside.
+
+Usage:
+  condgan-export --model_dir=RUN --output_dir=EXPORT [--text_encoder=PATH] [--overwrite]
+
+The SavedModel's signatures are documented in `condgan.export`; it loads with
+`tf.saved_model.load(EXPORT)` after `import tensorflow_text`, without condgan.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string("model_dir", None, "Run directory written by condgan-train.")
+flags.DEFINE_string("output_dir", None, "Where to write the SavedModel (must not exist unless --overwrite).")
+flags.DEFINE_string("text_encoder", None, "Text encoder path or handle; default: the one the run trained with.")
+flags.DEFINE_string("checkpoint", None, "A specific checkpoint prefix; default: the newest.")
+flags.DEFINE_boolean("overwrite", False, "Replace an existing --output_dir.")
+FLAGS = flags.FLAGS
+
+
+def export_run(model_dir: str, output_dir: str, text_encoder: str | None = None,
+               checkpoint: str | None = None, overwrite: bool = False) -> str:
+    """Restores a run and exports it; returns output_dir."""
+    from condgan.export import export_generator
+    from condgan.training.loop import load_for_inference
+
+    config, gan, _ = load_for_inference(model_dir, checkpoint)
+    return export_generator(gan, text_encoder or config.data.text_encoder, config.model.sample_rate,
+                            output_dir, config_dict=config.to_dict(), overwrite=overwrite)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.model_dir or not FLAGS.output_dir:
+        raise app.UsageError("--model_dir and --output_dir are required")
+    from condgan.training.loop import CheckpointError
+    from condgan.config import ConfigError
+
+    try:
+        path = export_run(FLAGS.model_dir, FLAGS.output_dir, FLAGS.text_encoder, FLAGS.checkpoint,
+                          FLAGS.overwrite)
+    except (CheckpointError, ConfigError, FileExistsError, OSError) as e:
+        print(f"condgan-export: error: {e}", file=sys.stderr)
+        return 1
+    print(f"exported SavedModel to {path}")
+    return 0
+
+
+def console_entry_point():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    console_entry_point()

@@ -1,0 +1,124 @@
+"""Glue from a Config to a finished run: dataset, embeddings, GAN, loop.
+
+Used by `condgan-train`, the demo and the experiments; keeps the CLIs thin.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import tensorflow as tf
+
+from condgan import records
+from condgan.config import SUPPORTED_LENGTHS, Config, ConfigError
+from condgan.training import loop
+from condgan.training.trainer import Trainer, build_gan
+
+EMBEDDINGS_NAME = "caption_embeddings.npz"
+
+
+class UserError(RuntimeError):
+    """Bad input the user can fix (message says how); the CLIs print it without a trace."""
+
+
+def load_text_encoder(handle: str):
+    from condgan.text import TextEncoder
+
+    try:
+        return TextEncoder(handle)
+    except (OSError, ValueError, RuntimeError) as e:
+        raise UserError(str(e)) from e
+
+
+def caption_embeddings(config: Config, card: records.DatasetCard, model_dir: str) -> dict[str, np.ndarray]:
+    """caption -> embedding for every caption of the card, cached in model_dir.
+
+    The cache is keyed by the encoder handle; a resumed run reuses it, so the
+    encoder need not run again (and a changed encoder is noticed).
+    """
+    path = os.path.join(model_dir, EMBEDDINGS_NAME)
+    if os.path.exists(path):
+        with np.load(path, allow_pickle=False) as z:
+            captions, matrix, handle = list(z["captions"]), z["embeddings"], str(z["text_encoder"])
+        if handle == config.data.text_encoder and set(card.captions) <= set(captions):
+            return dict(zip(captions, matrix))
+    encoder = load_text_encoder(config.data.text_encoder)
+    matrix = encoder.embed(list(card.captions))
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, captions=np.array(card.captions), embeddings=matrix,
+             text_encoder=np.array(config.data.text_encoder))
+    os.replace(tmp, path)
+    return dict(zip(card.captions, matrix))
+
+
+def resolve(config: Config, card: records.DatasetCard, text_dim: int) -> Config:
+    """Fills the fields the dataset and encoder decide (sample rate, text dim, length)."""
+    config.model.sample_rate = int(card.sample_rate)
+    config.model.text_dim = int(text_dim)
+    if config.model.length > card.length and config.model.length == 16384 and card.length in SUPPORTED_LENGTHS:
+        config.model.length = int(card.length)  # the default length follows the data
+    if config.model.length not in SUPPORTED_LENGTHS:
+        raise ConfigError(f"model.length={config.model.length} is not supported; "
+                          f"choose one of {SUPPORTED_LENGTHS}")
+    return config.validate()
+
+
+def train_from_config(config: Config, model_dir: str, log=None, stop_after: int | None = None) -> dict:
+    """Prepares everything a run needs and trains (resuming if model_dir holds a run).
+
+    Raises:
+      UserError: the dataset, encoder, config or checkpoint is unusable (message says why).
+    """
+    from condgan import data
+
+    try:
+        card = records.load_card(config.data.data_dir)
+        os.makedirs(model_dir, exist_ok=True)
+        embeddings = caption_embeddings(config, card, model_dir)
+        text_dim = len(next(iter(embeddings.values())))
+        config = resolve(config, card, text_dim)
+        loop.check_compatible(model_dir, config)
+    except (records.DatasetError, ConfigError, OSError) as e:
+        raise UserError(str(e)) from e
+    tf.keras.utils.set_random_seed(config.train.seed) if hasattr(tf, "keras") else None
+    import keras
+    keras.utils.set_random_seed(config.train.seed)
+    gan = build_gan(config)
+    trainer = Trainer(gan)
+
+    def make_iterator(start_step: int):
+        ds = data.make_dataset(config.data.data_dir, "train", config.train.batch_size, embeddings,
+                               length=config.model.length, shuffle_buffer=config.data.shuffle_buffer,
+                               seed=config.train.seed + start_step)
+        return iter(trainer.distribute(ds))
+
+    summary_ds = data.make_dataset(config.data.data_dir, "train", 16, embeddings,
+                                   length=config.model.length, shuffle_buffer=256,
+                                   seed=config.train.seed + 12345, repeat=False)
+    audio, text, captions, _ = next(iter(summary_ds))
+    summary_batch = (audio.numpy(), text.numpy(), captions.numpy())
+    kwargs = {"log": log} if log else {}
+    # A SIGTERM (e.g. a kill from a scheduler) is turned into KeyboardInterrupt so the
+    # loop's checkpoint-on-interrupt path runs.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    try:
+        return loop.train(trainer, make_iterator, config, model_dir, config.model.sample_rate,
+                          summary_batch=summary_batch, stop_after=stop_after, **kwargs)
+    except loop.CheckpointError as e:
+        raise UserError(str(e)) from e
+    except ConfigError as e:
+        raise UserError(str(e)) from e
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,142 @@
+r"""condgan-train: train the text-conditioned GAN on a prepared dataset.
+
+Usage:
+  condgan-train --data_dir=DATA --model_dir=RUN [--config=CONFIG.json] \
+      [--data_* ...] [--model_* ...] [--train_* ...]
+
+Every field of `condgan.config` is a flag named after its group: data.data_dir
+is --data_dir, model.cond_dim is --model_cond_dim, model.model_dim is
+--model_dim, train.steps is --train_steps. Precedence: defaults < --config
+JSON < flags given on the command line. model.sample_rate and model.text_dim
+come from the dataset and the text encoder; model.length defaults to the
+dataset's clip length.
+
+Re-running with the same --model_dir resumes from its newest checkpoint
+(same step, optimizers and replay buffer); a different model config there is
+refused. Ctrl-C saves a checkpoint before exiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from absl import app, flags
+
+from condgan.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
+
+DEFAULT_TEXT_ENCODER = os.environ.get(
+    "CONDGAN_TEXT_ENCODER", os.path.join(os.path.expanduser("~"), ".cache", "condgan", "use_m3"))
+
+HELP = {
+    "data.data_dir": "Prepared dataset directory (made by condgan-prepare).",
+    "data.text_encoder": "Text encoder SavedModel path or TF-Hub handle "
+                         f"(default $CONDGAN_TEXT_ENCODER or {DEFAULT_TEXT_ENCODER}; "
+                         "build it with condgan-build-text-encoder).",
+    "data.shuffle_buffer": "Examples in the shuffle buffer.",
+    "model.length": "Generated clip length in samples (256, 1024, 4096, 16384, 32768, 65536); "
+                    "default: the dataset's clip length.",
+    "model.sample_rate": "Ignored: taken from the dataset.",
+    "model.text_dim": "Ignored: taken from the text encoder.",
+    "model.latent_dim": "Size of z.",
+    "model.model_dim": "WaveGAN width d (64 in the paper; 8-16 trains in minutes on a CPU).",
+    "model.kernel_len": "Convolution kernel length (WaveGAN: 25).",
+    "model.phase_shuffle": "Discriminator phase shuffle radius (0 disables).",
+    "model.cond_dim": "Size of the conditioning vector c (method: 128; collapsing baseline: 256).",
+    "model.cond_augment": "Conditioning augmentation (CondAugment) on or off.",
+    "model.kl_weight": "Weight of CondAugment's KL term.",
+    "model.text_dropout": "Dropout rate on the text projection of G and D (0 disables).",
+    "model.replay": "Embedding replay on or off.",
+    "model.replay_capacity": "Pairs kept in the replay buffer.",
+    "model.replay_prob": "Probability that a step replays stored pairs.",
+    "model.replay_fraction": "Share of the batch replaced when a step replays.",
+    "train.loss": "wgan_gp, hinge or non_saturating.",
+    "train.gp_weight": "Gradient penalty weight (wgan_gp).",
+    "train.n_critic": "Discriminator updates per generator update.",
+    "train.batch_size": "Global batch size.",
+    "train.g_learning_rate": "Adam learning rate of conditioner + generator.",
+    "train.d_learning_rate": "Adam learning rate of the discriminator.",
+    "train.beta_1": "Adam beta_1.",
+    "train.beta_2": "Adam beta_2.",
+    "train.mode_seeking_weight": "Weight of the mode-seeking (MSGAN) regulariser; 0 disables.",
+    "train.steps": "Total generator steps of the run (a resumed run continues to this).",
+    "train.seed": "Seed of weights, z, noise and data order.",
+    "train.checkpoint_every": "Save a checkpoint every N steps.",
+    "train.summary_every": "Write scalars and print progress every N steps.",
+    "train.keep_checkpoints": "Checkpoints to keep.",
+}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def flag_name(section: str, field: str) -> str:
+    return field if field.startswith(section + "_") else f"{section}_{field}"
+
+
+def define_config_flags() -> None:
+    """One flag per config field, default None (= not given on the command line)."""
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            name, help_text = flag_name(section, f.name), HELP[f"{section}.{f.name}"]
+            default = getattr(cls(), f.name)
+            if isinstance(default, bool):
+                flags.DEFINE_boolean(name, None, help_text)
+            elif isinstance(default, int):
+                flags.DEFINE_integer(name, None, help_text)
+            elif isinstance(default, float):
+                flags.DEFINE_float(name, None, help_text)
+            else:
+                flags.DEFINE_string(name, None, help_text)
+
+
+def config_from_flags(flag_values, base: Config | None = None) -> Config:
+    """Overlays the flags that were given onto `base` (or the defaults) and validates."""
+    d = (base or Config()).to_dict()
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            value = flag_values[flag_name(section, f.name)].value
+            if value is not None:
+                d[section][f.name] = value
+    return Config.from_dict(d)
+
+
+flags.DEFINE_string("config", None, "JSON config file (sections data, model, train); "
+                    "flags given on the command line override it.")
+flags.DEFINE_string("model_dir", None, "Run directory: config, checkpoints, summaries. "
+                    "An existing run there is resumed.")
+define_config_flags()
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.model_dir:
+        raise app.UsageError("--model_dir is required")
+    try:
+        base = Config.load(FLAGS.config) if FLAGS.config else None
+        config = config_from_flags(FLAGS, base)
+    except ConfigError as e:
+        raise app.UsageError(str(e))
+    if not config.data.data_dir:
+        raise app.UsageError("--data_dir is required (a directory made by condgan-prepare)")
+    if not config.data.text_encoder:
+        config.data.text_encoder = DEFAULT_TEXT_ENCODER
+    from condgan.training import run
+
+    try:
+        out = run.train_from_config(config, FLAGS.model_dir)
+    except run.UserError as e:
+        print(f"condgan-train: error: {e}", file=sys.stderr)
+        return 1
+    print(f"trained to step {out['step']}; run directory: {FLAGS.model_dir}")
+    return 0
+
+
+def console_entry_point():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    console_entry_point()

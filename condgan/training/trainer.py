@@ -1,0 +1,80 @@
+"""Trainer: binds a CondGAN, its optimizers and a tf.distribute strategy.
+
+The step itself is `CondGAN.gan_step` (the same code `fit` runs). The Trainer
+only wraps it in `tf.function` and `strategy.run`, scales every loss term by
+1 / num_replicas_in_sync (gradients are summed across replicas) and averages
+the reported values. Checkpoint cadence and summaries live in `loop.py`.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from condgan.config import Config
+from condgan.gan import CondGAN
+
+
+def build_gan(config: Config, strategy: tf.distribute.Strategy | None = None) -> CondGAN:
+    """Builds and compiles a CondGAN from a full config, inside the strategy's scope.
+
+    Adam settings follow WaveGAN (lr 1e-4, beta_1 0.5, beta_2 0.9).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    config.validate()
+    t = config.train
+    with strategy.scope():
+        gan = CondGAN(config.model, seed=t.seed)
+        gan.compile(
+            g_optimizer=keras.optimizers.Adam(t.g_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+            d_optimizer=keras.optimizers.Adam(t.d_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
+            loss=t.loss, gp_weight=t.gp_weight, n_critic=t.n_critic,
+            mode_seeking_weight=t.mode_seeking_weight)
+        gan.build_optimizers()
+    return gan
+
+
+class Trainer:
+    """Runs `CondGAN.gan_step` under a strategy, compiled with tf.function.
+
+    Args:
+      gan: a compiled CondGAN built in `strategy.scope()` (see `build_gan`).
+      strategy: defaults to the current (default: single-device) strategy.
+    """
+
+    def __init__(self, gan: CondGAN, strategy: tf.distribute.Strategy | None = None):
+        self.gan = gan
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+
+    @property
+    def num_replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        """Everything a resume needs: step, all weights, both optimizers, the replay buffer."""
+        return tf.train.Checkpoint(step=self.step, gan=self.gan,
+                                   g_optimizer=self.gan.g_optimizer,
+                                   d_optimizer=self.gan.d_optimizer)
+
+    def distribute(self, dataset: tf.data.Dataset):
+        """Splits a dataset of global batches across the strategy's replicas."""
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    @tf.function
+    def train_step(self, batch) -> dict[str, tf.Tensor]:
+        """One GAN step on a (possibly distributed) batch (audio, text_embedding, ...).
+
+        Returns:
+          dict of scalar tensors (`condgan.gan.METRIC_NAMES`), mean over replicas.
+        """
+        scale = 1.0 / self.num_replicas
+
+        def step_fn(audio, text_embedding):
+            return self.gan.gan_step(audio, text_embedding, loss_scale=scale)
+
+        per_replica = self.strategy.run(step_fn, args=(batch[0], batch[1]))
+        self.step.assign_add(1)
+        return {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                for name, value in per_replica.items()}

@@ -1,0 +1,224 @@
+"""CondGAN step, the Trainer, the loop's checkpoints/resume, and export."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from condgan.config import Config, ConfigError
+from condgan.gan import METRIC_NAMES, CondGAN
+from condgan.training import loop
+from condgan.training.trainer import Trainer, build_gan
+
+TEXT_DIM = 16
+
+
+def tiny_config(**model) -> Config:
+    cfg = Config()
+    m = cfg.model
+    m.length, m.model_dim, m.text_dim, m.cond_dim, m.latent_dim = 1024, 4, TEXT_DIM, 8, 8
+    m.replay_capacity, m.replay_prob = 16, 1.0
+    for k, v in model.items():
+        setattr(m, k, v)
+    t = cfg.train
+    t.batch_size, t.n_critic, t.steps, t.checkpoint_every, t.summary_every = 4, 2, 4, 2, 2
+    return cfg.validate()
+
+
+def tiny_batches(n=4, batch=4, seed=0):
+    rng = np.random.default_rng(seed)
+    audio = rng.uniform(-0.5, 0.5, (n * batch, 1024, 1)).astype("float32")
+    text = rng.normal(size=(n * batch, TEXT_DIM)).astype("float32")
+    text /= np.linalg.norm(text, axis=1, keepdims=True)  # like USE: unit norm
+    return tf.data.Dataset.from_tensor_slices((audio, text)).batch(batch, drop_remainder=True)
+
+
+def fresh_gan(cfg, seed=0):
+    keras.utils.set_random_seed(seed)
+    return build_gan(cfg)
+
+
+@pytest.fixture(autouse=True)
+def _determinism():
+    tf.config.experimental.enable_op_determinism()
+    yield
+
+
+def test_fit_and_trainer_run_the_same_step():
+    cfg = tiny_config()
+    ds = tiny_batches(n=1)
+    gan = fresh_gan(cfg)
+    history = gan.fit(ds, epochs=1, verbose=0).history
+    trainer = Trainer(fresh_gan(cfg))
+    values = trainer.train_step(next(iter(ds)))
+    assert set(history) == set(METRIC_NAMES)
+    for name in METRIC_NAMES:
+        got = float(values[name])
+        assert np.isfinite(got), name
+        np.testing.assert_allclose(history[name][-1], got, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert history["gp"][-1] > 0 and history["kl"][-1] > 0
+
+
+@pytest.mark.parametrize("loss", ["wgan_gp", "hinge", "non_saturating"])
+def test_each_loss_trains_finite_and_changes_weights(loss):
+    cfg = tiny_config()
+    cfg.train.loss = loss
+    cfg.train.mode_seeking_weight = 0.5
+    trainer = Trainer(fresh_gan(cfg))
+    g0 = [w.numpy().copy() for w in trainer.gan.generator.trainable_variables]
+    d0 = [w.numpy().copy() for w in trainer.gan.discriminator.trainable_variables]
+    for batch in tiny_batches(n=2):
+        values = trainer.train_step(batch)
+    assert all(np.isfinite(float(v)) for v in values.values())
+    assert float(values["ms"]) > 0
+    assert (float(values["gp"]) > 0) == (loss == "wgan_gp")
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(g0, trainer.gan.generator.trainable_variables))
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(d0, trainer.gan.discriminator.trainable_variables))
+
+
+def test_switches_off_give_the_baseline():
+    cfg = tiny_config(cond_augment=False, text_dropout=0.0, replay=False, cond_dim=16)
+    gan = fresh_gan(cfg)
+    assert gan.replay is None
+    trainer = Trainer(gan)  # keep a reference: tf.function methods hold their instance weakly
+    values = trainer.train_step(next(iter(tiny_batches(n=1))))
+    assert float(values["kl"]) == 0.0 and float(values["replayed"]) == 0.0
+
+
+def test_generation_uses_the_mean_and_z():
+    gan = fresh_gan(tiny_config())
+    text = next(iter(tiny_batches(n=1)))[1][:2]
+    a = gan.generate(text, seed=1).numpy()
+    b = gan.generate(text, seed=1).numpy()
+    c = gan.generate(text, seed=2).numpy()
+    np.testing.assert_array_equal(a, b)  # c = mean: no re-sampling at inference
+    assert not np.allclose(a, c)
+    assert a.shape == (2, 1024) and np.abs(a).max() <= 1.0
+
+
+def test_replay_buffer_fills_during_training():
+    trainer = Trainer(fresh_gan(tiny_config()))
+    for batch in tiny_batches(n=3):
+        values = trainer.train_step(batch)
+    assert int(trainer.gan.replay.count.numpy()) == 12
+    assert float(values["replayed"]) == 0.25  # replay_prob 1, fraction 0.25 of 4
+
+
+def _train(cfg, model_dir, stop_after=None):
+    trainer = Trainer(fresh_gan(cfg))
+    batches = tiny_batches(n=8)
+    out = loop.train(trainer, lambda start: iter(batches.repeat()), cfg, str(model_dir), 8000,
+                     log=lambda s: None, stop_after=stop_after)
+    return trainer, out
+
+
+def test_kill_and_resume_continues_with_the_same_step_and_buffer(tmp_path):
+    cfg = tiny_config()
+    trainer, out = _train(cfg, tmp_path, stop_after=2)  # "killed" after checkpoint at step 2
+    assert out["step"] == 2
+    saved = {v.path: v.numpy().copy() for v in trainer.gan.replay.weights}
+    resumed = Trainer(fresh_gan(cfg, seed=99))  # different init: restore must overwrite it
+    ckpt = resumed.checkpoint()
+    manager = tf.train.CheckpointManager(ckpt, str(tmp_path / loop.CHECKPOINT_SUBDIR), 3)
+    assert loop.restore_latest(resumed, manager, ckpt) == 2
+    for v in resumed.gan.replay.weights:
+        np.testing.assert_array_equal(v.numpy(), saved[v.path])
+    for a, b in zip(trainer.gan.generator.weights, resumed.gan.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert int(resumed.gan.g_optimizer.iterations.numpy()) == 2
+    _, out = _train(cfg, tmp_path)
+    assert out["step"] == cfg.train.steps
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["cond_dim"] == 8
+
+
+def test_a_run_dir_of_another_model_config_is_refused(tmp_path):
+    _train(tiny_config(), tmp_path, stop_after=1)
+    with pytest.raises(ConfigError, match=r"cond_dim: 8 in the run dir vs 16 now"):
+        _train(tiny_config(cond_dim=16), tmp_path)
+
+
+def test_a_corrupt_latest_checkpoint_is_named(tmp_path):
+    cfg = tiny_config()
+    _train(cfg, tmp_path)  # checkpoints at steps 2 and 4
+    data = tmp_path / loop.CHECKPOINT_SUBDIR / "ckpt-4.data-00000-of-00001"
+    data.write_bytes(b"\0" * 100)
+    with pytest.raises(loop.CheckpointError, match=r"ckpt-4.*previous checkpoint .*ckpt-2"):
+        _train(cfg, tmp_path)
+
+
+def test_non_finite_losses_stop_the_run(tmp_path):
+    cfg = tiny_config()
+    trainer = Trainer(fresh_gan(cfg))
+    bad = tiny_batches(n=1).map(lambda a, t: (a * np.nan, t))
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        loop.train(trainer, lambda s: iter(bad.repeat()), cfg, str(tmp_path), 8000, log=lambda s: None)
+
+
+def test_compile_rejects_unknown_loss():
+    gan = CondGAN(tiny_config().model)
+    with pytest.raises(ValueError, match="loss='wgan' is unknown"):
+        gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), loss="wgan")
+
+
+EXPORT_CHECK = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+    assert "condgan" not in sys.modules
+    m = tf.saved_model.load(sys.argv[1])
+    f = m.signatures["serving_default"]
+    caps = tf.constant(["a bell rings", "a dog barks twice", "a bell rings"])
+    a = f(captions=caps, seed=tf.constant(3, tf.int64))
+    b = f(captions=caps, seed=tf.constant(3, tf.int64))
+    c = f(captions=caps, seed=tf.constant(4, tf.int64))
+    one = f(captions=caps[:1], seed=tf.constant(3, tf.int64))
+    audio = a["audio"].numpy()
+    try:
+        f(captions=tf.constant(["ok", "  "]), seed=tf.constant(0, tf.int64))
+        empty = "accepted"
+    except tf.errors.InvalidArgumentError as e:
+        empty = "non-empty" if "non-empty" in str(e) else str(e)
+    e = m.signatures["generate_from_embedding"](
+        embeddings=tf.zeros([2, 512]), seed=tf.constant(0, tf.int64))
+    print(json.dumps({
+        "shape": list(audio.shape), "dtype": str(audio.dtype),
+        "max_abs": float(np.abs(audio).max()), "rate": int(a["sample_rate"]),
+        "same_seed_same": bool(np.array_equal(audio, b["audio"].numpy())),
+        "new_seed_differs": bool(not np.allclose(audio, c["audio"].numpy())),
+        "repeat_caption_differs": bool(not np.allclose(audio[0], audio[2])),
+        "batch_independent": bool(np.allclose(audio[:1], one["audio"].numpy(), atol=1e-5)),
+        "empty": empty, "emb_shape": list(e["audio"].shape)}))
+""")
+
+
+def test_export_loads_without_condgan(tmp_path, text_encoder_dir):
+    from condgan.export import export_generator
+
+    cfg = tiny_config(text_dim=512)
+    gan = fresh_gan(cfg)
+    out = export_generator(gan, text_encoder_dir, 8000, str(tmp_path / "export"), cfg.to_dict())
+    with pytest.raises(FileExistsError, match="exists"):
+        export_generator(gan, text_encoder_dir, 8000, out)
+    script = tmp_path / "check.py"
+    script.write_text(EXPORT_CHECK)
+    env = dict(os.environ, PYTHONPATH="")
+    proc = subprocess.run([sys.executable, str(script), out], capture_output=True, text=True,
+                          env=env, cwd=str(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["shape"] == [3, 1024] and got["dtype"] == "float32" and got["rate"] == 8000
+    assert got["max_abs"] <= 1.0
+    assert got["same_seed_same"] and got["new_seed_differs"] and got["repeat_caption_differs"]
+    assert got["batch_independent"]
+    assert got["empty"] == "non-empty"
+    assert got["emb_shape"] == [2, 1024]
+    info = json.loads((tmp_path / "export" / "assets" / "condgan_export.json").read_text())
+    assert info["config"]["model"]["length"] == 1024
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".export-")]
