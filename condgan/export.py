@@ -58,7 +58,8 @@ class _GeneratorModule(tf.Module):
         return {"audio": audio, "sample_rate": self.sample_rate}
 
     def _generate(self, captions, seed):
-        lengths = tf.strings.length(tf.strings.strip(captions))
+        # Unicode-aware strip (tf.strings.strip only removes ASCII whitespace).
+        lengths = tf.strings.length(tf.strings.regex_replace(captions, r"^[\s\p{Z}]+|[\s\p{Z}]+$", ""))
         with tf.control_dependencies([tf.debugging.assert_positive(
                 lengths, message="every caption must be non-empty (after stripping spaces)")]):
             embeddings = self.text_encoder(captions)
@@ -67,9 +68,9 @@ class _GeneratorModule(tf.Module):
 
 def _load_encoder(handle: str):
     """The text encoder SavedModel as a callable string[N] -> float32[N, E]."""
-    import tensorflow_hub as hub
+    from condgan.text import load_encoder_module
 
-    loaded = hub.load(handle)
+    loaded = load_encoder_module(handle)
     if callable(loaded):
         return loaded
     return loaded.signatures["serving_default"]

@@ -79,7 +79,7 @@ def format_progress(step: int, total: int, steps_per_s: float, values: dict) -> 
 def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Config,
           model_dir: str, sample_rate: int, summary_batch=None,
           log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
-          stop_after: int | None = None) -> dict[str, float]:
+          stop_after: int | None = None, max_seconds: float | None = None) -> dict[str, float]:
     """Trains until `config.train.steps`, resuming from `model_dir` if it holds a run.
 
     Args:
@@ -93,6 +93,8 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
         spectrogram / z-diversity summaries.
       log: receives progress lines.
       stop_after: stop after this many steps of this call (tests simulate a kill).
+      max_seconds: stop (with a checkpoint) once this much wall time has passed; a
+        later call resumes. Used by the demo's time budget.
 
     Returns:
       The last step's values as floats, plus "step".
@@ -115,30 +117,41 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
     step, values = start, {}
     last_t, last_step = time.perf_counter(), start
     ran = 0
-    while step < t.steps and (stop_after is None or ran < stop_after):
-        values = trainer.train_step(next(iterator))
-        step = int(trainer.step.numpy())
-        ran += 1
-        if step % t.summary_every == 0 or step == t.steps:
-            now = time.perf_counter()
-            rate = (step - last_step) / max(now - last_t, 1e-9)
-            last_t, last_step = now, step
-            values_np = {k: float(v) for k, v in values.items()}
-            bad = [k for k, v in values_np.items() if not np.isfinite(v)]
-            if bad:
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    try:
+        while step < t.steps and (stop_after is None or ran < stop_after):
+            if deadline is not None and time.monotonic() > deadline:
+                log(f"time budget of {max_seconds:.0f} s reached at step {step}")
+                break
+            values = trainer.train_step(next(iterator))
+            step = int(trainer.step.numpy())
+            ran += 1
+            if step % t.summary_every == 0 or step == t.steps:
+                now = time.perf_counter()
+                rate = (step - last_step) / max(now - last_t, 1e-9)
+                last_t, last_step = now, step
+                values_np = {k: float(v) for k, v in values.items()}
+                bad = [k for k, v in values_np.items() if not np.isfinite(v)]
+                if bad:
+                    manager.save(checkpoint_number=step)
+                    raise FloatingPointError(f"non-finite {bad} at step {step}; checkpoint saved in "
+                                             f"{manager.directory} for inspection")
+                with writer.as_default():
+                    for k, v in values_np.items():
+                        tf.summary.scalar(f"train/{k}", v, step=step)
+                    tf.summary.scalar("train/steps_per_s", rate, step=step)
+                    if summary_batch is not None:
+                        summaries.write_media(trainer.gan, summary_batch, sample_rate, step)
+                log(format_progress(step, t.steps, rate, values_np))
+            if step % t.checkpoint_every == 0 or step == t.steps:
                 manager.save(checkpoint_number=step)
-                raise FloatingPointError(f"non-finite {bad} at step {step}; checkpoint saved in "
-                                         f"{manager.directory} for inspection")
-            with writer.as_default():
-                for k, v in values_np.items():
-                    tf.summary.scalar(f"train/{k}", v, step=step)
-                tf.summary.scalar("train/steps_per_s", rate, step=step)
-                if summary_batch is not None:
-                    summaries.write_media(trainer.gan, summary_batch, sample_rate, step)
-            log(format_progress(step, t.steps, rate, values_np))
-        if step % t.checkpoint_every == 0 or step == t.steps:
+    except KeyboardInterrupt:
+        step = int(trainer.step.numpy())
+        if step > start:
+            log(f"interrupted at step {step}: saving a checkpoint")
             manager.save(checkpoint_number=step)
-    if values and step % t.checkpoint_every != 0 and step != t.steps:
+        raise
+    if ran and step % t.checkpoint_every != 0 and step != t.steps:  # stopped between checkpoints
         manager.save(checkpoint_number=step)
     writer.flush()
     out = {k: float(v) for k, v in values.items()}

@@ -65,7 +65,8 @@ def resolve(config: Config, card: records.DatasetCard, text_dim: int) -> Config:
     return config.validate()
 
 
-def train_from_config(config: Config, model_dir: str, log=None, stop_after: int | None = None) -> dict:
+def train_from_config(config: Config, model_dir: str, log=None, stop_after: int | None = None,
+                      max_seconds: float | None = None) -> dict:
     """Prepares everything a run needs and trains (resuming if model_dir holds a run).
 
     Raises:
@@ -82,8 +83,8 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
         loop.check_compatible(model_dir, config)
     except (records.DatasetError, ConfigError, OSError) as e:
         raise UserError(str(e)) from e
-    tf.keras.utils.set_random_seed(config.train.seed) if hasattr(tf, "keras") else None
     import keras
+
     keras.utils.set_random_seed(config.train.seed)
     gan = build_gan(config)
     trainer = Trainer(gan)
@@ -105,7 +106,8 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
     try:
         return loop.train(trainer, make_iterator, config, model_dir, config.model.sample_rate,
-                          summary_batch=summary_batch, stop_after=stop_after, **kwargs)
+                          summary_batch=summary_batch, stop_after=stop_after,
+                          max_seconds=max_seconds, **kwargs)
     except loop.CheckpointError as e:
         raise UserError(str(e)) from e
     except ConfigError as e:
