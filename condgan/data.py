@@ -112,9 +112,10 @@ def make_dataset(data_dir: str | os.PathLike,
     def one_epoch(epoch_seed: tf.Tensor) -> tf.data.Dataset:
         ds = tf.data.Dataset.from_tensor_slices(files)
         if shuffle:
-            # The epoch's seed is a tensor, so reshuffling per epoch comes from
-            # the seed stream instead of the shuffle op's hidden per-iterator state.
-            ds = ds.shuffle(len(files), seed=epoch_seed, reshuffle_each_iteration=False)
+            # Stateless, so the epoch's seed may be a tensor: a new file order per epoch
+            # that comes from the seed stream, not from hidden per-iterator state.
+            ds = tf.data.Dataset.from_tensor_slices(
+                tf.random.experimental.stateless_shuffle(tf.constant(files), tf.stack([epoch_seed, 0])))
         ds = ds.interleave(
             lambda path: tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES),
             cycle_length=min(len(files), _MAX_CYCLE_LENGTH),
@@ -122,8 +123,14 @@ def make_dataset(data_dir: str | os.PathLike,
             num_parallel_calls=num_parallel_calls,
             deterministic=map_deterministic)
         if shuffle:
-            # Shuffling the serialized records is cheaper than shuffling decoded float audio.
-            ds = ds.shuffle(shuffle_buffer, seed=epoch_seed + 1, reshuffle_each_iteration=False)
+            # Block shuffle of the serialized records (cheaper than shuffling decoded
+            # audio): every block of `shuffle_buffer` records is permuted with a
+            # stateless op. Unlike `Dataset.shuffle`, it takes the epoch's tensor seed
+            # (Dataset.shuffle's seed helper fails on tensor seeds when the global TF
+            # seed is 0), and each epoch still covers every clip exactly once.
+            ds = ds.batch(shuffle_buffer).enumerate().map(
+                lambda block, records_: tf.random.experimental.stateless_shuffle(
+                    records_, tf.stack([epoch_seed, block + 1]))).unbatch()
         # Per-example crop seed: (epoch seed, position in epoch) is unique and
         # reproducible whatever the parallelism.
         return ds.enumerate().map(

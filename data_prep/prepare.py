@@ -49,63 +49,59 @@ from condgan.config import SUPPORTED_LENGTHS
 from data_prep import importers
 from data_prep.importers import Entry, Problem, SourceError
 
-# allow_override: other condgan CLIs define flags of the same names
-# (output_dir, overwrite, seed); it lets a test or notebook import several CLI
-# modules into one process without a DuplicateFlagError.
-_FLAG_KW = {"allow_override": True}
+def define_flags() -> None:
+    """Defines the CLI flags; called by the entry point only, so importing this module as a
+    library (the demo, notebooks, tests) adds no global absl flags."""
+    global _SOURCE, _INPUT, _OUTPUT_DIR, _SAMPLE_RATE, _LENGTH, _NUM_EXAMPLES, _SEED, _SKIP_BAD, _OVERWRITE, _NORMALIZE, _NORMALIZE_TARGET, _FIT, _TEST_FRACTION, _EXAMPLES_PER_SHARD, _LICENSE, _NUM_WORKERS
+    _SOURCE = flags.DEFINE_enum(
+        "source", "synth", list(importers.SOURCES),
+        "Where the sounds come from: synth (the embedded procedural set, no --input), fsdd "
+        "(--input = the Free Spoken Digit Dataset folder holding recordings/ and speakers.json), "
+        "folder (--input = a folder of audio files, searched recursively; captions from the file "
+        "names) or manifest (--input = a .csv/.tsv/.jsonl file of path, caption[, split, label]).")
+    _INPUT = flags.DEFINE_string(
+        "input", None, "Input folder (fsdd, folder) or manifest file (manifest). Not used by synth.")
+    _OUTPUT_DIR = flags.DEFINE_string(
+        "output_dir", None, "Directory to write the prepared dataset into. Must not exist or be "
+        "empty, unless --overwrite.")
+    _SAMPLE_RATE = flags.DEFINE_integer(
+        "sample_rate", 16000, "Sample rate of the prepared clips, Hz (>= 1000).")
+    _LENGTH = flags.DEFINE_integer(
+        "length", 16384, "Samples per prepared clip (>= 1); the GAN generates "
+        f"{SUPPORTED_LENGTHS}.")
+    _NUM_EXAMPLES = flags.DEFINE_integer(
+        "num_examples", None, "Clips to generate (synth only; default 1000).")
+    _SEED = flags.DEFINE_integer(
+        "seed", 0, "Seed of the synth generator and of the order of examples in the shards.")
+    _SKIP_BAD = flags.DEFINE_boolean(
+        "skip_bad", False, "Leave out bad inputs (listed in the card's `skipped`) instead of "
+        "stopping with the list of problems before anything is written.")
+    _OVERWRITE = flags.DEFINE_boolean(
+        "overwrite", False, "Replace an existing prepared dataset at --output_dir (a directory "
+        "holding dataset.json; other non-empty directories are never replaced).")
+    _NORMALIZE = flags.DEFINE_enum(
+        "normalize", None, list(audio_lib.NORMALIZE_MODES),
+        "Level normalisation per clip: peak, rms (capped so the peak stays <= 1) or none. "
+        "Default: peak for decoded files, none for synth (whose clips vary in level on purpose).")
+    _NORMALIZE_TARGET = flags.DEFINE_float(
+        "normalize_target", None, "Peak or RMS level in (0, 1]; default "
+        f"{audio_lib.DEFAULT_TARGETS}.")
+    _FIT = flags.DEFINE_enum(
+        "fit", "pad", list(audio_lib.FIT_MODES),
+        "How a clip is brought to --length: pad (keep the start), center (keep the middle) or "
+        "crop (keep the loudest window). Shorter clips are zero-padded in every mode.")
+    _TEST_FRACTION = flags.DEFINE_float(
+        "test_fraction", 0.1, "Share of clips in the test split, in [0, 1), where the source has "
+        "no split of its own (synth, folder, manifest rows without `split`). FSDD uses its "
+        "official split.")
+    _EXAMPLES_PER_SHARD = flags.DEFINE_integer(
+        "examples_per_shard", 1024, "Examples per TFRecord shard (>= 1).")
+    _LICENSE = flags.DEFINE_string(
+        "license", None, "License note for the card. Default: the source's own (FSDD, synth), or "
+        "the 'License:' paragraph of a README beside folder/manifest inputs.")
+    _NUM_WORKERS = flags.DEFINE_integer(
+        "num_workers", None, "Decoding threads; default min(8, CPUs + 2).")
 
-_SOURCE = flags.DEFINE_enum(
-    "source", "synth", list(importers.SOURCES),
-    "Where the sounds come from: synth (the embedded procedural set, no --input), fsdd "
-    "(--input = the Free Spoken Digit Dataset folder holding recordings/ and speakers.json), "
-    "folder (--input = a folder of audio files, searched recursively; captions from the file "
-    "names) or manifest (--input = a .csv/.tsv/.jsonl file of path, caption[, split, label]).",
-    **_FLAG_KW)
-_INPUT = flags.DEFINE_string(
-    "input", None, "Input folder (fsdd, folder) or manifest file (manifest). Not used by synth.",
-    **_FLAG_KW)
-_OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", None, "Directory to write the prepared dataset into. Must not exist or be "
-    "empty, unless --overwrite.", **_FLAG_KW)
-_SAMPLE_RATE = flags.DEFINE_integer(
-    "sample_rate", 16000, "Sample rate of the prepared clips, Hz (>= 1000).", **_FLAG_KW)
-_LENGTH = flags.DEFINE_integer(
-    "length", 16384, "Samples per prepared clip (>= 1); the GAN generates "
-    f"{SUPPORTED_LENGTHS}.", **_FLAG_KW)
-_NUM_EXAMPLES = flags.DEFINE_integer(
-    "num_examples", None, "Clips to generate (synth only; default 1000).", **_FLAG_KW)
-_SEED = flags.DEFINE_integer(
-    "seed", 0, "Seed of the synth generator and of the order of examples in the shards.",
-    **_FLAG_KW)
-_SKIP_BAD = flags.DEFINE_boolean(
-    "skip_bad", False, "Leave out bad inputs (listed in the card's `skipped`) instead of "
-    "stopping with the list of problems before anything is written.", **_FLAG_KW)
-_OVERWRITE = flags.DEFINE_boolean(
-    "overwrite", False, "Replace an existing prepared dataset at --output_dir (a directory "
-    "holding dataset.json; other non-empty directories are never replaced).", **_FLAG_KW)
-_NORMALIZE = flags.DEFINE_enum(
-    "normalize", None, list(audio_lib.NORMALIZE_MODES),
-    "Level normalisation per clip: peak, rms (capped so the peak stays <= 1) or none. "
-    "Default: peak for decoded files, none for synth (whose clips vary in level on purpose).",
-    **_FLAG_KW)
-_NORMALIZE_TARGET = flags.DEFINE_float(
-    "normalize_target", None, "Peak or RMS level in (0, 1]; default "
-    f"{audio_lib.DEFAULT_TARGETS}.", **_FLAG_KW)
-_FIT = flags.DEFINE_enum(
-    "fit", "pad", list(audio_lib.FIT_MODES),
-    "How a clip is brought to --length: pad (keep the start), center (keep the middle) or "
-    "crop (keep the loudest window). Shorter clips are zero-padded in every mode.", **_FLAG_KW)
-_TEST_FRACTION = flags.DEFINE_float(
-    "test_fraction", 0.1, "Share of clips in the test split, in [0, 1), where the source has "
-    "no split of its own (synth, folder, manifest rows without `split`). FSDD uses its "
-    "official split.", **_FLAG_KW)
-_EXAMPLES_PER_SHARD = flags.DEFINE_integer(
-    "examples_per_shard", 1024, "Examples per TFRecord shard (>= 1).", **_FLAG_KW)
-_LICENSE = flags.DEFINE_string(
-    "license", None, "License note for the card. Default: the source's own (FSDD, synth), or "
-    "the 'License:' paragraph of a README beside folder/manifest inputs.", **_FLAG_KW)
-_NUM_WORKERS = flags.DEFINE_integer(
-    "num_workers", None, "Decoding threads; default min(8, CPUs + 2).", **_FLAG_KW)
 
 DEFAULT_NUM_EXAMPLES = 1000
 MIN_SAMPLE_RATE = 1000
@@ -467,6 +463,7 @@ def main(argv: list[str]) -> int:
 
 
 def console_entry_point():
+    define_flags()
     # A console script runs a wrapper as the main module; without this,
     # --help would show neither this usage text nor the flags defined here.
     sys.modules["__main__"].__doc__ = __doc__

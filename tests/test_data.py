@@ -286,3 +286,31 @@ class DataTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+def test_works_when_the_global_tf_seed_is_zero(tmp_path):
+    # Regression: a tensor seed in Dataset.shuffle raised OperatorNotAllowedInGraphError
+    # once keras.utils.set_random_seed(0) had set the global seed to 0.
+    import keras
+
+    data_dir, emb = _tiny_dataset_for_global_seed(tmp_path)
+    keras.utils.set_random_seed(0)
+    try:
+        ds = data.make_dataset(data_dir, "train", 2, emb, seed=0)
+        audio, text, caption, label = next(iter(ds))
+        assert audio.shape == (2, 32, 1) and text.shape == (2, 3)
+    finally:
+        tf.random.set_seed(None)
+
+
+def _tiny_dataset_for_global_seed(tmp_path):
+    path = tmp_path / "ds"
+    path.mkdir()
+    caps = ["a", "b"]
+    examples = [records.serialize_example(np.zeros(32, np.float32), 8000, caps[i % 2], i % 2, f"c{i}")
+                for i in range(6)]
+    names = records.write_shards(path, "train", examples)
+    card = records.DatasetCard(source="t", sample_rate=8000, length=32, classes=caps, captions=caps,
+                               counts={"train": 6}, shards={"train": names})
+    (path / records.CARD_NAME).write_text(card.to_json())
+    return str(path), {"a": np.ones(3, np.float32), "b": np.zeros(3, np.float32)}

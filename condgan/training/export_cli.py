@@ -13,23 +13,18 @@ import sys
 
 from absl import app, flags
 
-flags.DEFINE_string("model_dir", None, "Run directory written by condgan-train.")
-flags.DEFINE_string("output_dir", None, "Where to write the SavedModel (must not exist unless --overwrite).")
-flags.DEFINE_string("text_encoder", None, "Text encoder path or handle; default: the one the run trained with.")
-flags.DEFINE_string("checkpoint", None, "A specific checkpoint prefix; default: the newest.")
-flags.DEFINE_boolean("overwrite", False, "Replace an existing --output_dir.")
+from condgan.training.inference import export_run
+
 FLAGS = flags.FLAGS
 
 
-def export_run(model_dir: str, output_dir: str, text_encoder: str | None = None,
-               checkpoint: str | None = None, overwrite: bool = False) -> str:
-    """Restores a run and exports it; returns output_dir."""
-    from condgan.export import export_generator
-    from condgan.training.loop import load_for_inference
-
-    config, gan, _ = load_for_inference(model_dir, checkpoint)
-    return export_generator(gan, text_encoder or config.data.text_encoder, config.model.sample_rate,
-                            output_dir, config_dict=config.to_dict(), overwrite=overwrite)
+def define_flags() -> None:
+    """Defines this CLI's flags (at entry, so importing the module defines none)."""
+    flags.DEFINE_string("model_dir", None, "Run directory written by condgan-train.")
+    flags.DEFINE_string("output_dir", None, "Where to write the SavedModel (must not exist unless --overwrite).")
+    flags.DEFINE_string("text_encoder", None, "Text encoder path or handle; default: the one the run trained with.")
+    flags.DEFINE_string("checkpoint", None, "A specific checkpoint prefix; default: the newest.")
+    flags.DEFINE_boolean("overwrite", False, "Replace an existing --output_dir.")
 
 
 def main(argv):
@@ -51,6 +46,7 @@ def main(argv):
 
 
 def console_entry_point():
+    define_flags()
     app.run(main)
 
 

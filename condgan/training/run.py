@@ -17,6 +17,9 @@ from condgan.training import loop
 from condgan.training.trainer import Trainer, build_gan
 
 EMBEDDINGS_NAME = "caption_embeddings.npz"
+# Where condgan-train and the demo look for the local text encoder by default.
+DEFAULT_TEXT_ENCODER = os.environ.get(
+    "CONDGAN_TEXT_ENCODER", os.path.join(os.path.expanduser("~"), ".cache", "condgan", "use_m3"))
 
 
 class UserError(RuntimeError):

@@ -19,15 +19,13 @@ refused. Ctrl-C saves a checkpoint before exiting.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 
 from absl import app, flags
 
 from condgan.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
 
-DEFAULT_TEXT_ENCODER = os.environ.get(
-    "CONDGAN_TEXT_ENCODER", os.path.join(os.path.expanduser("~"), ".cache", "condgan", "use_m3"))
+from condgan.training.run import DEFAULT_TEXT_ENCODER
 
 HELP = {
     "data.data_dir": "Prepared dataset directory (made by condgan-prepare).",
@@ -100,13 +98,17 @@ def config_from_flags(flag_values, base: Config | None = None) -> Config:
     return Config.from_dict(d)
 
 
-flags.DEFINE_string("config", None, "JSON config file (sections data, model, train); "
-                    "flags given on the command line override it.")
-flags.DEFINE_string("model_dir", None, "Run directory: config, checkpoints, summaries. "
-                    "An existing run there is resumed.")
-define_config_flags()
 
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this CLI's flags (at entry, so importing the module defines none)."""
+    flags.DEFINE_string("config", None, "JSON config file (sections data, model, train); "
+                        "flags given on the command line override it.")
+    flags.DEFINE_string("model_dir", None, "Run directory: config, checkpoints, summaries. "
+                        "An existing run there is resumed.")
+    define_config_flags()
 
 
 def main(argv):
@@ -135,6 +137,7 @@ def main(argv):
 
 
 def console_entry_point():
+    define_flags()
     app.run(main)
 
 

@@ -1,0 +1,112 @@
+"""Inference helpers shared by condgan-export, condgan-generate, condgan-eval and the demo.
+
+No flags here (absl flags are global per process, so CLI modules cannot import
+each other).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+
+
+def export_run(model_dir: str, output_dir: str, text_encoder: str | None = None,
+               checkpoint: str | None = None, overwrite: bool = False) -> str:
+    """Restores a run and exports it; returns output_dir."""
+    from condgan.export import export_generator
+    from condgan.training.loop import load_for_inference
+
+    config, gan, _ = load_for_inference(model_dir, checkpoint)
+    return export_generator(gan, text_encoder or config.data.text_encoder, config.model.sample_rate,
+                            output_dir, config_dict=config.to_dict(), overwrite=overwrite)
+
+
+class GenerateError(ValueError):
+    """Bad captions, seeds or model path."""
+
+
+def check_captions(captions: Sequence[str]) -> list[str]:
+    if not captions:
+        raise GenerateError("no captions given (use --caption or --captions_file)")
+    bad = [i for i, c in enumerate(captions) if not c.strip()]
+    if bad:
+        raise GenerateError(f"caption(s) at position {bad} are empty or whitespace-only")
+    return [c.strip() for c in captions]
+
+
+def load_generator(model: str):
+    """Returns generate(captions list, seed int) -> (float32[N, L], sample_rate)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  registers the tokenizer ops of the text encoder
+
+    if not os.path.isdir(model):
+        raise GenerateError(f"--model {model}: no such directory")
+    if os.path.exists(os.path.join(model, "saved_model.pb")):
+        loaded = tf.saved_model.load(model)
+        fn = loaded.signatures["serving_default"]
+    else:
+        from condgan.export import _GeneratorModule, _load_encoder
+        from condgan.training.loop import CheckpointError, load_for_inference
+
+        try:
+            config, gan, _ = load_for_inference(model)
+        except CheckpointError as e:
+            raise GenerateError(str(e)) from e
+        module = _GeneratorModule(gan, _load_encoder(config.data.text_encoder),
+                                  config.model.sample_rate)
+        fn = module.generate
+
+    def generate(captions, seed):
+        out = fn(captions=tf.constant(list(captions)), seed=tf.constant(int(seed), tf.int64))
+        return out["audio"].numpy(), int(out["sample_rate"].numpy())
+
+    return generate
+
+
+def generate_grid(model: str, captions: Sequence[str], seeds: Sequence[int]):
+    """Returns (float32[len(captions), len(seeds), L], sample_rate)."""
+    captions = check_captions(captions)
+    generate = load_generator(model)
+    columns, rate = [], None
+    for seed in seeds:
+        audio, rate = generate(captions, seed)
+        columns.append(audio)
+    return np.stack(columns, axis=1), rate
+
+
+def slug(caption: str, limit: int = 40) -> str:
+    s = re.sub(r"[^\w]+", "-", caption.lower(), flags=re.UNICODE).strip("-")
+    return (s[:limit].rstrip("-") or "caption")
+
+
+def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM wav, written atomically."""
+    import tensorflow as tf
+
+    data = tf.audio.encode_wav(np.clip(audio, -1, 1).astype(np.float32)[:, None], sample_rate)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    tf.io.write_file(tmp, data)
+    os.replace(tmp, path)
+
+
+def write_outputs(clips: np.ndarray, sample_rate: int, captions: Sequence[str],
+                  seeds: Sequence[int], output_dir: str, grid: bool) -> list[str]:
+    """Writes one wav per (caption, seed) and optionally grid.png; returns the paths."""
+    os.makedirs(output_dir, exist_ok=True)
+    paths = []
+    for i, caption in enumerate(captions):
+        for j, seed in enumerate(seeds):
+            path = os.path.join(output_dir, f"{i:02d}-{slug(caption)}-seed{seed}.wav")
+            write_wav(path, clips[i, j], sample_rate)
+            paths.append(path)
+    if grid:
+        from condgan.evaluation.features import save_spectrogram_grid
+
+        grid_path = os.path.join(output_dir, "grid.png")
+        labels_path = save_spectrogram_grid(grid_path, clips, sample_rate, row_labels=list(captions),
+                                            col_labels=[f"seed {s}" for s in seeds])
+        paths += [grid_path, labels_path]
+    return paths
