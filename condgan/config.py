@@ -12,9 +12,9 @@ import json
 import os
 from typing import Any
 
-# Output lengths the WaveGAN generator supports: 16 * 4**k for k >= 2 (tests use
-# the small ones), plus WaveGAN's 32768 and 65536.
-SUPPORTED_LENGTHS = (256, 1024, 4096, 16384, 32768, 65536)
+# Output lengths the WaveGAN generator supports: 16 * 4**k and 16 * 4**k * 2 for
+# k >= 2 (tests use the small ones; 8192 is 1 s at 8 kHz), up to WaveGAN v2's 65536.
+SUPPORTED_LENGTHS = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 LOSSES = ("wgan_gp", "hinge", "non_saturating")
 
 

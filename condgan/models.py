@@ -13,8 +13,9 @@ Synthesis") without batch norm (the critic is trained with WGAN-GP):
 
 Lengths: 16 * 4**k samples use k stride-4 layers (k = 5 is WaveGAN's 16384;
 the small lengths scale the widest layer down so the last hidden layer still
-has `model_dim` channels). 32768 and 65536 follow WaveGAN v2: one extra layer
-of stride 2 or 4 and a widest layer of 32 * model_dim.
+has `model_dim` channels); 16 * 4**k * 2 samples (512 ... 32768) add a last
+layer of stride 2. 32768 and 65536 are WaveGAN v2's: one extra layer of stride
+2 or 4 and a widest layer of 32 * model_dim.
 """
 
 from __future__ import annotations
@@ -46,15 +47,13 @@ def layer_strides(length: int) -> tuple[int, ...]:
     """
     if length not in SUPPORTED_LENGTHS:
         raise ValueError(f"length={length} is not supported; choose one of {SUPPORTED_LENGTHS}")
-    if length == 32768:
-        return (4,) * 5 + (2,)
-    if length == 65536:
-        return (4,) * 6
     strides = []
     steps = _BASE_STEPS
-    while steps < length:
+    while steps * 4 <= length:
         strides.append(4)
         steps *= 4
+    if steps < length:  # 16 * 4**k * 2: a last layer of stride 2 (WaveGAN v2's 32768)
+        strides.append(2)
     return tuple(strides)
 
 

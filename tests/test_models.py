@@ -42,6 +42,8 @@ class LayerStridesTest(tf.test.TestCase):
             self.assertEqual(16 * np.prod(models.layer_strides(length)), length)
         self.assertEqual(models.layer_strides(16384), (4,) * 5)
         self.assertEqual(models.layer_strides(32768), (4,) * 5 + (2,))
+        self.assertEqual(models.layer_strides(8192), (4,) * 4 + (2,))
+        self.assertEqual(models.layer_strides(512), (4, 4, 2))
         self.assertEqual(models.layer_strides(65536), (4,) * 6)
 
     def test_unsupported_length(self):
