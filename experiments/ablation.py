@@ -1,0 +1,326 @@
+r"""The ablation: what each step of the method does to mode collapse.
+
+Arms (DESIGN.md), same data, steps and seeds:
+  A  baseline: 256-d text projection, no CondAugment, no dropout, no replay
+  B  A + conditioning augmentation (KL weight 2), still 256-d
+  C  B + dropout on the text projection of G and D, 128-d
+  D  C + embedding replay
+  E  D + mode-seeking regulariser (MSGAN, weight 1)
+
+Usage (from the project root; data, runs and classifiers go under --work_dir,
+results that are committed under experiments/results/<dataset>/):
+
+  python -m experiments.ablation setup --dataset=synth          # data + classifier
+  python -m experiments.ablation run --dataset=synth --arm=D --seed=0
+  python -m experiments.ablation all --dataset=synth --seeds=0,1,2   # every arm x seed
+  python -m experiments.ablation table --dataset=synth           # results.md/json
+
+A finished run (metrics.json present) is skipped by `run`/`all`, and an
+interrupted one resumes from its checkpoint, so `all` can be restarted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "experiments", "results")
+CONFIGS = os.path.join(ROOT, "experiments", "configs")
+ARMS = ("A", "B", "C", "D", "E")
+ARM_NAMES = {
+    "A": "baseline (256-d, no CA, no dropout, no replay)",
+    "B": "+ conditioning augmentation",
+    "C": "+ dropout in G and D, 128-d",
+    "D": "+ embedding replay",
+    "E": "+ mode seeking",
+}
+# Model overrides of each arm on top of the dataset's base config.
+ARM_OVERRIDES = {
+    "A": dict(model=dict(cond_dim=256, cond_augment=False, text_dropout=0.0, replay=False),
+              train=dict(mode_seeking_weight=0.0)),
+    "B": dict(model=dict(cond_dim=256, cond_augment=True, kl_weight=2.0, text_dropout=0.0,
+                         replay=False), train=dict(mode_seeking_weight=0.0)),
+    "C": dict(model=dict(cond_dim=128, cond_augment=True, kl_weight=2.0, text_dropout=0.5,
+                         replay=False), train=dict(mode_seeking_weight=0.0)),
+    "D": dict(model=dict(cond_dim=128, cond_augment=True, kl_weight=2.0, text_dropout=0.5,
+                         replay=True), train=dict(mode_seeking_weight=0.0)),
+    "E": dict(model=dict(cond_dim=128, cond_augment=True, kl_weight=2.0, text_dropout=0.5,
+                         replay=True), train=dict(mode_seeking_weight=1.0)),
+}
+# Headline metrics of the table, in order: (key in metrics.json, label, higher is better?).
+TABLE_METRICS = (
+    ("conditional_accuracy", "cond. acc.", True),
+    ("inception_score", "IS", True),
+    ("frechet_distance", "FD", False),
+    ("z_diversity", "z-diversity", True),
+    ("d_self_ratio", "d_self / real", True),
+    ("d_train_ratio", "d_train / real", True),
+    ("ndb_over_k", "NDB/K", False),
+)
+
+
+def dataset_spec(name: str) -> dict:
+    path = os.path.join(CONFIGS, f"{name}.json")
+    if not os.path.isfile(path):
+        raise SystemExit(f"unknown dataset {name!r}: no {path}")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def arm_config(spec: dict, arm: str, seed: int, data_dir: str, text_encoder: str, steps: int | None):
+    from condgan.config import Config
+
+    d = json.loads(json.dumps(spec["base_config"]))
+    for section, values in ARM_OVERRIDES[arm].items():
+        d.setdefault(section, {}).update(values)
+    d.setdefault("data", {}).update(data_dir=data_dir, text_encoder=text_encoder)
+    d.setdefault("train", {})["seed"] = seed
+    if steps is not None:
+        d["train"]["steps"] = steps
+    return Config.from_dict(d)
+
+
+def paths(args, spec):
+    work = os.path.abspath(args.work_dir)
+    return {
+        "data": os.path.join(work, "data", spec["name"]),
+        "classifier": os.path.join(work, "data", spec["name"] + "-classifier"),
+        "runs": os.path.join(work, "runs", spec["name"]),
+        "results": os.path.join(RESULTS, spec["name"]),
+    }
+
+
+def text_encoder_path() -> str:
+    from condgan.training.run import DEFAULT_TEXT_ENCODER
+    from data_prep.build_text_encoder import build_text_encoder
+
+    if not os.path.isfile(os.path.join(DEFAULT_TEXT_ENCODER, "saved_model.pb")):
+        build_text_encoder(DEFAULT_TEXT_ENCODER)
+    return DEFAULT_TEXT_ENCODER
+
+
+def setup(args) -> None:
+    """Prepares the dataset and trains its scoring classifier (once)."""
+    from condgan import records
+    from condgan.evaluation.classifier import train_classifier
+    from data_prep.prepare import prepare
+
+    spec = dataset_spec(args.dataset)
+    p = paths(args, spec)
+    if not os.path.isfile(os.path.join(p["data"], records.CARD_NAME)):
+        prep = dict(spec["prepare"])
+        source = prep.pop("source")
+        src_input = prep.pop("input", None)
+        if src_input is not None:
+            src_input = os.path.normpath(os.path.join(ROOT, src_input))
+        print(f"preparing {spec['name']} -> {p['data']}", flush=True)
+        prepare(source, src_input, p["data"], **prep)
+    if not os.path.isdir(p["classifier"]):
+        print(f"training the scoring classifier -> {p['classifier']}", flush=True)
+        t0 = time.time()
+        report = train_classifier(p["data"], p["classifier"], seed=0, progress=print,
+                                  **spec.get("classifier", {}))
+        report["wall_seconds"] = time.time() - t0
+        os.makedirs(p["results"], exist_ok=True)
+        _write_json(os.path.join(p["results"], "classifier.json"), report)
+    text_encoder_path()
+
+
+def run_one(args, arm: str, seed: int) -> dict:
+    """Trains one arm x seed (resuming if interrupted), evaluates it, writes metrics.json."""
+    from condgan.evaluation.classifier import Classifier
+    from condgan.evaluation.evaluate import evaluate, write_report
+    from condgan.training import run
+    from condgan.training.inference import load_generator
+
+    spec = dataset_spec(args.dataset)
+    p = paths(args, spec)
+    name = f"{arm}-seed{seed}"
+    out_dir = os.path.join(p["results"], "runs", name)
+    metrics_path = os.path.join(out_dir, "metrics.json")
+    if os.path.exists(metrics_path) and not args.force:
+        print(f"{name}: done already ({metrics_path})", flush=True)
+        with open(metrics_path, encoding="utf-8") as f:
+            return json.load(f)
+    cfg = arm_config(spec, arm, seed, p["data"], text_encoder_path(), args.steps)
+    model_dir = os.path.join(p["runs"], name)
+    t0 = time.time()
+    out = run.train_from_config(cfg, model_dir)
+    train_seconds = time.time() - t0
+    classifier = Classifier.load(p["classifier"])
+    t1 = time.time()
+    results = evaluate(load_generator(model_dir), p["data"], classifier, seed=1000 + seed,
+                       **spec.get("evaluate", {}))
+    results["run"] = {
+        "dataset": spec["name"], "arm": arm, "arm_name": ARM_NAMES[arm], "seed": seed,
+        "steps": out["step"], "train_seconds": round(train_seconds, 1),
+        "eval_seconds": round(time.time() - t1, 1), "config": cfg.to_dict(),
+        "command": f"python -m experiments.ablation run --dataset={spec['name']} --arm={arm} "
+                   f"--seed={seed}" + (f" --steps={args.steps}" if args.steps else ""),
+    }
+    write_report(results, out_dir)
+    _write_json(metrics_path, results)
+    print(f"{name}: trained {out['step']} steps in {train_seconds / 60:.1f} min; "
+          + ", ".join(f"{k}={_flat(results).get(k, float('nan')):.3g}" for k, _, _ in TABLE_METRICS),
+          flush=True)
+    return results
+
+
+def _flat(results: dict) -> dict:
+    """The headline numbers of one evaluation, by TABLE_METRICS key."""
+    flat = {}
+    for key, _, _ in TABLE_METRICS:
+        value = results.get("generated", {}).get(key, results.get(key))
+        if isinstance(value, dict):
+            value = value.get("mean", value.get("value"))
+        if isinstance(value, (list, tuple)):
+            value = value[0]
+        if value is not None:
+            flat[key] = float(value)
+    return flat
+
+
+def _reference(results: dict) -> dict:
+    ref = {}
+    for key, _, _ in TABLE_METRICS:
+        value = results.get("real", {}).get(key)
+        if isinstance(value, dict):
+            value = value.get("mean", value.get("value"))
+        if isinstance(value, (list, tuple)):
+            value = value[0]
+        if value is not None:
+            ref[key] = float(value)
+    return ref
+
+
+def table(args) -> str:
+    """Aggregates every finished run of a dataset into results.md / results.json."""
+    spec = dataset_spec(args.dataset)
+    p = paths(args, spec)
+    runs_dir = os.path.join(p["results"], "runs")
+    per_arm: dict[str, list[dict]] = {}
+    reference = {}
+    for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
+        path = os.path.join(runs_dir, name, "metrics.json")
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            res = json.load(f)
+        per_arm.setdefault(res["run"]["arm"], []).append(res)
+        reference = reference or _reference(res)
+    summary = {}
+    lines = [f"# Ablation on {spec['name']}", "",
+             spec.get("description", ""), "",
+             "Mean ± std over seeds (n = number of seeds). Reference row: the real test split "
+             "scored by the same classifier (ratios are 1 there by definition).", "",
+             "| arm | n | steps | " + " | ".join(label for _, label, _ in TABLE_METRICS) + " |",
+             "|---|---|---|" + "---|" * len(TABLE_METRICS)]
+    for arm in ARMS:
+        runs = per_arm.get(arm, [])
+        if not runs:
+            continue
+        flats = [_flat(r) for r in runs]
+        stats = {}
+        cells = []
+        for key, _, _ in TABLE_METRICS:
+            vals = [f[key] for f in flats if key in f]
+            if vals:
+                stats[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals),
+                              "values": vals}
+                cells.append(f"{np.mean(vals):.3g} ± {np.std(vals):.2g}")
+            else:
+                cells.append("–")
+        steps = sorted({r["run"]["steps"] for r in runs})
+        summary[arm] = {"name": ARM_NAMES[arm], "seeds": sorted(r["run"]["seed"] for r in runs),
+                        "steps": steps, "metrics": stats,
+                        "train_minutes": float(np.mean([r["run"]["train_seconds"] for r in runs]) / 60)}
+        lines.append(f"| {arm} {ARM_NAMES[arm]} | {len(runs)} | {'/'.join(map(str, steps))} | "
+                     + " | ".join(cells) + " |")
+    ref_cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
+    lines.append("| real test split (reference) | | | " + " | ".join(ref_cells) + " |")
+    lines += ["", "Grids (rows captions, columns z; the real reference beside them): "
+              + ", ".join(f"[{arm}](runs/{arm}-seed{per_arm[arm][0]['run']['seed']}/)"
+                          for arm in ARMS if arm in per_arm), "",
+              "Reproduce:", "", "```bash",
+              f"python -m experiments.ablation setup --dataset={spec['name']}",
+              f"python -m experiments.ablation all --dataset={spec['name']} --seeds=" 
+              + ",".join(str(s) for s in sorted({s for a in summary.values() for s in a['seeds']})),
+              f"python -m experiments.ablation table --dataset={spec['name']}", "```", ""]
+    text = "\n".join(lines)
+    os.makedirs(p["results"], exist_ok=True)
+    _write_text(os.path.join(p["results"], "results.md"), text)
+    _write_json(os.path.join(p["results"], "results.json"),
+                {"dataset": spec["name"], "arms": summary, "reference": reference})
+    print(text)
+    return text
+
+
+def _write_json(path: str, obj) -> None:
+    _write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if dataclasses.is_dataclass(x):
+        return dataclasses.asdict(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def _write_text(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["setup", "run", "all", "table"])
+    parser.add_argument("--dataset", default="synth", help="a name in experiments/configs/")
+    parser.add_argument("--arm", choices=ARMS, help="arm for `run`")
+    parser.add_argument("--seed", type=int, default=0, help="seed for `run`")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds for `all`")
+    parser.add_argument("--arms", default=",".join(ARMS), help="arms for `all`")
+    parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
+    parser.add_argument("--work_dir", default=os.path.join(ROOT, "work_data"),
+                        help="data, classifiers and run directories (not committed)")
+    parser.add_argument("--force", action="store_true", help="re-evaluate finished runs")
+    args = parser.parse_args(argv)
+    if args.command == "setup":
+        setup(args)
+    elif args.command == "run":
+        if args.arm is None:
+            parser.error("run needs --arm")
+        setup(args)
+        run_one(args, args.arm, args.seed)
+    elif args.command == "all":
+        setup(args)
+        arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+        bad = [a for a in arms if a not in ARMS]
+        if bad:
+            parser.error(f"unknown arm(s) {bad}; choose from {ARMS}")
+        seeds = [int(s) for s in args.seeds.split(",")]
+        # Seed-major order: a partial sweep already has every arm once.
+        for seed in seeds:
+            for arm in arms:
+                run_one(args, arm, seed)
+        table(args)
+    else:
+        table(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The command-line tools end to end on a tiny config, and their bad-input messages.
+
+prepare (library) -> condgan-train -> kill + resume -> condgan-export ->
+condgan-generate, each CLI in its own process as a user would run it.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+TINY_MODEL = ["--model_dim=4", "--model_cond_dim=8", "--model_latent_dim=8",
+              "--model_replay_capacity=16", "--train_batch_size=4", "--train_n_critic=1",
+              "--train_summary_every=1", "--data_shuffle_buffer=16"]
+
+
+def cli(module, *args, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from data_prep.prepare import prepare
+
+    out = tmp_path_factory.mktemp("cli") / "synth"
+    prepare("synth", None, str(out), sample_rate=8000, length=1024, num_examples=48, seed=0,
+            progress=False)
+    return str(out)
+
+
+def test_train_kill_resume_export_generate(tmp_path, tiny_data, text_encoder_dir):
+    run_dir = str(tmp_path / "run")
+    args = [f"--data_dir={tiny_data}", f"--model_dir={run_dir}",
+            f"--data_text_encoder={text_encoder_dir}", *TINY_MODEL]
+    # Start a long run and kill it (SIGTERM) once its first checkpoint exists.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, "-m", "condgan.training.train_cli", *args,
+                             "--train_steps=100000", "--train_checkpoint_every=2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    index = os.path.join(run_dir, "checkpoints", "checkpoint")
+    deadline = time.time() + 240
+    while not os.path.exists(index) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    assert os.path.exists(index), proc.communicate(timeout=60)[1][-3000:]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "saving a checkpoint" in err, err[-3000:]
+    killed_at = int(err.split("interrupted at step ")[1].split(":")[0])
+    assert killed_at >= 2
+
+    # Same command again: resumes from the kill's checkpoint and finishes.
+    done = cli("condgan.training.train_cli", *args, f"--train_steps={killed_at + 2}",
+               "--train_checkpoint_every=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"at step {killed_at}" in done.stderr
+    assert f"trained to step {killed_at + 2}" in done.stdout
+    saved = json.load(open(os.path.join(run_dir, "config.json")))
+    assert saved["model"]["model_dim"] == 4 and saved["model"]["sample_rate"] == 8000
+
+    export_dir = str(tmp_path / "export")
+    exp = cli("condgan.training.export_cli", f"--model_dir={run_dir}", f"--output_dir={export_dir}")
+    assert exp.returncode == 0, exp.stderr[-3000:]
+    again = cli("condgan.training.export_cli", f"--model_dir={run_dir}", f"--output_dir={export_dir}")
+    assert again.returncode == 1 and "exists" in again.stderr
+
+    out_dir = tmp_path / "samples"
+    gen = cli("condgan.training.generate_cli", f"--model={export_dir}", "--caption=a short beep",
+              "--caption=a bell rings", "--seeds=0,1", f"--output_dir={out_dir}", "--grid")
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    wavs = sorted(p for p in os.listdir(out_dir) if p.endswith(".wav"))
+    assert wavs == ["00-a-short-beep-seed0.wav", "00-a-short-beep-seed1.wav",
+                    "01-a-bell-rings-seed0.wav", "01-a-bell-rings-seed1.wav"]
+    assert (out_dir / "grid.png").stat().st_size > 0
+    # Same seeds from the run directory give the same audio as from the export.
+    out2 = tmp_path / "samples_run"
+    gen2 = cli("condgan.training.generate_cli", f"--model={run_dir}", "--caption=a short beep",
+               "--caption=a bell rings", "--seeds=0,1", f"--output_dir={out2}")
+    assert gen2.returncode == 0, gen2.stderr[-3000:]
+    import numpy as np
+    import tensorflow as tf
+
+    for name in wavs:
+        a, rate = tf.audio.decode_wav(tf.io.read_file(str(out_dir / name)))
+        b, _ = tf.audio.decode_wav(tf.io.read_file(str(out2 / name)))
+        assert int(rate) == 8000 and a.shape == (1024, 1)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2 / 32768)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--train_loss=wasserstein"], "train.loss='wasserstein' is unknown"),
+    (["--train_steps=-1"], "train.steps must be >= 0"),
+    (["--model_length=1000"], "model.length=1000 is not supported"),
+    (["stray"], "unexpected arguments: stray"),
+])
+def test_train_usage_errors(tmp_path, tiny_data, extra, needle):
+    r = cli("condgan.training.train_cli", f"--data_dir={tiny_data}", f"--model_dir={tmp_path}/r", *extra)
+    assert r.returncode != 0
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_train_rejects_a_directory_that_is_not_a_dataset(tmp_path, text_encoder_dir):
+    r = cli("condgan.training.train_cli", f"--data_dir={tmp_path}", f"--model_dir={tmp_path}/r",
+            f"--data_text_encoder={text_encoder_dir}")
+    assert r.returncode == 1
+    assert "not a prepared dataset" in r.stderr and "condgan-prepare" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_train_names_a_missing_text_encoder(tmp_path, tiny_data):
+    r = cli("condgan.training.train_cli", f"--data_dir={tiny_data}", f"--model_dir={tmp_path}/r",
+            f"--data_text_encoder={tmp_path}/nope")
+    assert r.returncode == 1
+    assert "condgan-build-text-encoder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_generate_and_export_errors(tmp_path):
+    r = cli("condgan.training.generate_cli", f"--model={tmp_path}", "--caption=  ",
+            f"--output_dir={tmp_path}/o")
+    assert r.returncode == 1 and "empty or whitespace-only" in r.stderr
+    r = cli("condgan.training.generate_cli", f"--model={tmp_path}", "--caption=a beep",
+            f"--output_dir={tmp_path}/o")
+    assert r.returncode == 1 and "not a condgan run directory" in r.stderr
+    r = cli("condgan.training.export_cli", f"--model_dir={tmp_path}", f"--output_dir={tmp_path}/e")
+    assert r.returncode == 1 and "not a condgan run directory" in r.stderr
+    assert not os.path.exists(tmp_path / "e")
