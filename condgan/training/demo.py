@@ -40,12 +40,12 @@ def define_flags() -> None:
 SAMPLE_RATE = 8000
 LENGTH = 4096
 DEMO_CAPTIONS = (
-    "a short beep",
-    "a rising whistle",
-    "a bell rings",
-    "a siren wails",
+    "an electronic beep",
+    "a whistle rising in pitch",
+    "a bell ringing",
+    "a siren wailing",
     "a heartbeat",
-    "a drum hit",
+    "a bird chirping",
 )
 DEMO_SEEDS = (0, 1, 2, 3)
 
