@@ -106,8 +106,8 @@ def text_encoder_path() -> str:
     return DEFAULT_TEXT_ENCODER
 
 
-def setup(args) -> None:
-    """Prepares the dataset and trains its scoring classifier (once)."""
+def setup(args, classifier: bool = True) -> None:
+    """Prepares the dataset and (unless `classifier` is False) trains its scoring classifier, once."""
     from condgan import records
     from condgan.evaluation.classifier import train_classifier
     from data_prep.prepare import prepare
@@ -122,7 +122,7 @@ def setup(args) -> None:
             src_input = os.path.normpath(os.path.join(ROOT, src_input))
         print(f"preparing {spec['name']} -> {p['data']}", flush=True)
         prepare(source, src_input, p["data"], **prep)
-    if not os.path.isdir(p["classifier"]):
+    if classifier and not os.path.isdir(p["classifier"]):
         print(f"training the scoring classifier -> {p['classifier']}", flush=True)
         t0 = time.time()
         report = train_classifier(p["data"], p["classifier"], seed=0, progress=print,
@@ -133,8 +133,11 @@ def setup(args) -> None:
     text_encoder_path()
 
 
-def run_one(args, arm: str, seed: int) -> dict:
-    """Trains one arm x seed (resuming if interrupted), evaluates it, writes metrics.json."""
+def run_one(args, arm: str, seed: int) -> dict | None:
+    """Trains one arm x seed (resuming if interrupted), evaluates it, writes metrics.json.
+
+    With args.train_only, stops after training (a later call evaluates).
+    """
     from condgan.evaluation.classifier import Classifier
     from condgan.evaluation.evaluate import evaluate, write_report
     from condgan.training import run
@@ -154,6 +157,14 @@ def run_one(args, arm: str, seed: int) -> dict:
     t0 = time.time()
     out = run.train_from_config(cfg, model_dir)
     train_seconds = time.time() - t0
+    # Wall time summed over every call that trained this run (a resumed run adds up).
+    seconds_path = os.path.join(model_dir, "train_seconds.json")
+    if os.path.exists(seconds_path):
+        with open(seconds_path, encoding="utf-8") as f:
+            train_seconds += json.load(f)["train_seconds"]
+    _write_json(seconds_path, {"train_seconds": train_seconds})
+    if args.train_only:
+        return None
     classifier = Classifier.load(p["classifier"])
     t1 = time.time()
     results = evaluate(load_generator(model_dir), p["data"], classifier, seed=1000 + seed,
@@ -297,6 +308,8 @@ def main(argv=None) -> int:
     parser.add_argument("--work_dir", default=os.path.join(ROOT, "work_data"),
                         help="data, classifiers and run directories (not committed)")
     parser.add_argument("--force", action="store_true", help="re-evaluate finished runs")
+    parser.add_argument("--train_only", action="store_true",
+                        help="train (or resume) but do not evaluate; no classifier needed")
     args = parser.parse_args(argv)
     if args.command == "setup":
         setup(args)
@@ -306,7 +319,7 @@ def main(argv=None) -> int:
         setup(args)
         run_one(args, args.arm, args.seed)
     elif args.command == "all":
-        setup(args)
+        setup(args, classifier=not args.train_only)
         arms = [a.strip() for a in args.arms.split(",") if a.strip()]
         bad = [a for a in arms if a not in ARMS]
         if bad:
@@ -316,7 +329,8 @@ def main(argv=None) -> int:
         for seed in seeds:
             for arm in arms:
                 run_one(args, arm, seed)
-        table(args)
+        if not args.train_only:
+            table(args)
     else:
         table(args)
     return 0
