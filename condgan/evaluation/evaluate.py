@@ -1,0 +1,563 @@
+"""Scores a generator with every metric of DESIGN.md, beside the real data's own values.
+
+`evaluate(generate, data_dir, classifier)` draws captions uniformly over the
+dataset's classes (a caption's class comes from the training split's
+(caption, label) pairs), generates `num_clips` clips and, per class,
+`captions_per_class` captions x `z_per_caption` latent vectors for
+z-diversity; scores them with the dataset's scoring classifier; and computes
+each metric for the generated audio and for a real reference:
+
+  metric                 generated                      real reference
+  conditional_accuracy   gen. clips classified as       classifier accuracy on the
+                         their caption's class          real test split
+  inception_score        N generated clips, 10 splits   real test split, 10 splits
+  frechet_distance       generated vs real test         real train (N clips) vs real test
+  d_self                 n generated clips              n real test clips, n = min(N, test)
+  d_train                generated -> real train        real test -> real train
+  z_diversity            K clips of K z per caption /   K real test clips of the class /
+                         real test clips of its class   all real test clips of the class
+  ndb_over_k             generated vs train bins        real test vs train bins
+
+Sample sizes are matched where the statistic depends on them (FD, d_self),
+so "ratio" = generated / real compares like with like: about 1 means "like
+the data" for every metric (lower FD / NDB / d_train ratios are better until
+they fall to the level of the data; d_self and z-diversity far below 1 are
+collapse).
+
+`write_report(results, out_dir)` writes results.json, results.md (a table
+generated | real reference | ratio) and two spectrogram grids: the generated
+z-diversity clips (rows captions, columns z) and real test clips (rows
+classes, columns clips).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from condgan import records
+from condgan.data import load_split_arrays
+from condgan.evaluation import metrics
+from condgan.evaluation.classifier import (Classifier, check_labelled, check_split_labels)
+from condgan.evaluation.features import save_spectrogram_grid
+
+# generate(captions list[str], seed int) -> (float32[N, L] audio, sample_rate int).
+GenerateFn = Callable[[Sequence[str], int], tuple[Any, int]]
+
+NDB_BINS = 50
+IS_SPLITS = 10
+# Rows and columns of the spectrogram grids: readable PNGs of a few MB at most.
+MAX_GRID_ROWS = 24
+MAX_GRID_COLS = 8
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+GENERATED_GRID = "generated_grid.png"
+REAL_GRID = "real_grid.png"
+
+# Independent random streams, so changing one part of the protocol (e.g. the
+# number of z-diversity captions) leaves the draws of the others unchanged.
+_STREAM_CAPTIONS, _STREAM_GEN_SEEDS, _STREAM_ZDIV, _STREAM_REAL = 1, 2, 3, 4
+
+METRIC_ORDER = ("conditional_accuracy", "inception_score", "frechet_distance", "d_self",
+                "d_train", "z_diversity", "ndb_over_k")
+_TITLES = {
+    "conditional_accuracy": "Conditional accuracy",
+    "inception_score": "Inception score",
+    "frechet_distance": "Fréchet distance",
+    "d_self": "d_self",
+    "d_train": "d_train",
+    "z_diversity": "z-diversity",
+    "ndb_over_k": "NDB/K",
+}
+
+
+class EvaluationError(ValueError):
+    """The generator, dataset, classifier or settings cannot be evaluated together."""
+
+
+def evaluate(generate: GenerateFn,
+             data_dir: str | os.PathLike,
+             classifier: Classifier | str | os.PathLike,
+             num_clips: int = 1000,
+             z_per_caption: int = 8,
+             captions_per_class: int = 2,
+             seed: int = 0,
+             *,
+             batch_size: int = 100,
+             ndb_bins: int = NDB_BINS,
+             model_name: str | None = None,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Generates clips and computes every DESIGN metric, generated and real.
+
+    Clip i of the main set has class i mod K (K classes; so every IS split is
+    balanced) and a caption drawn uniformly from that class's training
+    captions. Clips are generated `batch_size` at a time, each call with its
+    own seed derived from `seed`, so the result is a function of the arguments.
+
+    Args:
+      generate: generate(captions: list[str], seed: int) -> (audio float32[N, L],
+        sample_rate int), clip i of a call drawing its z from (seed, i); e.g.
+        `condgan.training.inference.load_generator(path)`.
+      data_dir: the prepared, labelled dataset the generator was trained on.
+      classifier: a `Classifier` or the path of one trained on `data_dir`.
+      num_clips: N, generated clips for accuracy, IS, FD, d_self, d_train and
+        NDB; >= `ndb_bins`.
+      z_per_caption: clips (latent vectors) per z-diversity caption, >= 2.
+      captions_per_class: z-diversity captions drawn per class, >= 1 (fewer if
+        a class has fewer captions).
+      seed: seed of every draw (captions, z, real subsets, k-means).
+      batch_size: captions per `generate` call, >= 1.
+      ndb_bins: k-means bins of NDB, >= 2.
+      model_name: how the report names the generator (e.g. its path).
+      progress: receives progress lines; None is silent.
+
+    Returns:
+      A dict (JSON-serialisable except "grids") with
+        "model", "dataset", "classifier", "settings";
+        "metrics": {name: {"generated", "real", "ratio", "n_generated",
+          "n_real", "reference"}} for the names in METRIC_ORDER ("ratio" is
+          generated / real, None when real is 0), inception_score entries
+          also with "generated_std" / "real_std";
+        "details": per-class accuracies, per-caption z-diversity, NDB bins,
+          label counts, ambiguous captions, timings;
+        "grids": {"generated" | "real": {"clips": float32[rows, cols, L],
+          "row_labels", "col_labels"}} for `write_report`.
+
+    Raises:
+      EvaluationError: bad settings, fewer clips than NDB bins, a generator
+        whose clip length / rate differs from the dataset's, generated audio of
+        the wrong shape or with NaN / inf, or a class without captions or test clips.
+      classifier.DatasetMismatchError: the classifier was trained on another dataset.
+      classifier.UnlabelledDatasetError: the dataset has no labels.
+      records.DatasetError: `data_dir` is not a usable prepared dataset.
+    """
+    started = time.perf_counter()
+    say = progress or (lambda line: None)
+    data_dir = os.fspath(data_dir)
+    _check_settings(num_clips, z_per_caption, captions_per_class, seed, batch_size, ndb_bins)
+
+    card = records.load_card(data_dir)
+    check_labelled(card, data_dir)
+    if not isinstance(classifier, Classifier):
+        classifier = Classifier.load(classifier)
+    classifier.check_dataset(card, data_dir)
+    classes = list(card.classes)
+    k = len(classes)
+
+    say(f"reading {data_dir}")
+    train = load_split_arrays(data_dir, "train")
+    test = load_split_arrays(data_dir, "test")
+    check_split_labels(train["labels"], k, data_dir, "train")
+    check_split_labels(test["labels"], k, data_dir, "test")
+    n_train, n_test = len(train["labels"]), len(test["labels"])
+    if n_train < ndb_bins:
+        raise EvaluationError(f"{data_dir}: the training split has {n_train} clips, fewer than "
+                              f"the {ndb_bins} k-means bins of NDB")
+    if n_test < IS_SPLITS:
+        raise EvaluationError(f"{data_dir}: the test split has {n_test} clips; the real "
+                              f"reference needs at least {IS_SPLITS} (the IS splits)")
+    test_counts = np.bincount(test["labels"], minlength=k)
+    few = [classes[c] for c in range(k) if test_counts[c] < 2]
+    if few:
+        raise EvaluationError(f"{data_dir}: class(es) {few} have fewer than 2 test clips; "
+                              "z-diversity needs the spread of each class's real clips")
+
+    by_class, ambiguous = caption_classes(train["captions"], train["labels"], k)
+    empty = [classes[c] for c in range(k) if not by_class[c]]
+    if empty:
+        raise EvaluationError(f"{data_dir}: class(es) {empty} have no caption of their own in the "
+                              "training split, so no caption can ask the generator for them")
+
+    # The plan: captions of the main set and of the z-diversity set.
+    rng = np.random.default_rng([seed, _STREAM_CAPTIONS])
+    gen_labels = np.arange(num_clips, dtype=np.int64) % k
+    gen_captions = [by_class[c][rng.integers(len(by_class[c]))] for c in gen_labels]
+    zdiv_rows = []  # (caption, class)
+    for c in range(k):
+        picks = rng.choice(len(by_class[c]), size=min(captions_per_class, len(by_class[c])),
+                           replace=False)
+        zdiv_rows += [(by_class[c][i], c) for i in sorted(picks)]
+    zdiv_captions = [caption for caption, _ in zdiv_rows for _ in range(z_per_caption)]
+
+    runner = _Runner(generate, card, data_dir, batch_size, seed, say)
+    gen_audio = runner.run(gen_captions, _STREAM_GEN_SEEDS, "generated clips")
+    zdiv_audio = runner.run(zdiv_captions, _STREAM_ZDIV, "z-diversity clips")
+    generate_s = runner.seconds
+
+    say("scoring with the classifier")
+    gen_feats, gen_probs = classifier.predict(gen_audio)
+    zdiv_feats, _ = classifier.predict(zdiv_audio)
+    train_feats, _ = classifier.predict(train["audio"])
+    test_feats, test_probs = classifier.predict(test["audio"])
+    test_labels = test["labels"]
+
+    say("computing metrics")
+    real_rng = np.random.default_rng([seed, _STREAM_REAL])
+    out: dict[str, dict[str, Any]] = {}
+
+    gen_acc = metrics.conditional_accuracy(gen_probs, gen_labels)
+    real_acc = metrics.conditional_accuracy(test_probs, test_labels)
+    out["conditional_accuracy"] = _entry(
+        gen_acc, real_acc, num_clips, n_test,
+        "classifier accuracy on the real test split")
+
+    is_gen = metrics.inception_score(gen_probs, IS_SPLITS)
+    is_real = metrics.inception_score(test_probs, IS_SPLITS)
+    out["inception_score"] = _entry(is_gen[0], is_real[0], num_clips, n_test,
+                                    "real test split")
+    out["inception_score"].update(generated_std=is_gen[1], real_std=is_real[1])
+
+    n_fd = min(num_clips, n_train)
+    train_sub = real_rng.choice(n_train, size=n_fd, replace=False)
+    out["frechet_distance"] = _entry(
+        metrics.frechet_distance(gen_feats, test_feats),
+        metrics.frechet_distance(train_feats[train_sub], test_feats), num_clips, n_fd,
+        f"{n_fd} real training clips vs the real test split")
+
+    n_self = min(num_clips, n_test)
+    test_sub = real_rng.choice(n_test, size=n_self, replace=False)
+    # The first n clips of the main set keep its class balance.
+    out["d_self"] = _entry(metrics.d_self(gen_feats[:n_self]), metrics.d_self(test_feats[test_sub]),
+                           n_self, n_self, f"{n_self} real test clips (same count)")
+    out["d_train"] = _entry(metrics.d_train(gen_feats, train_feats),
+                            metrics.d_train(test_feats, train_feats), num_clips, n_test,
+                            "real test split to the training split")
+
+    zdiv_details = []
+    gen_groups, real_groups, sub_groups = [], [], []
+    for row, (caption, c) in enumerate(zdiv_rows):
+        gen_c = zdiv_feats[row * z_per_caption:(row + 1) * z_per_caption]
+        real_c = test_feats[test_labels == c]
+        # The real reference: the same statistic for a random K real clips of the class.
+        sub_c = real_c[real_rng.choice(len(real_c), size=min(z_per_caption, len(real_c)),
+                                       replace=False)]
+        gen_groups.append(gen_c)
+        real_groups.append(real_c)
+        sub_groups.append(sub_c)
+        zdiv_details.append({
+            "caption": caption, "class": classes[c],
+            "generated": metrics.z_diversity([gen_c], [real_c]),
+            "real": metrics.z_diversity([sub_c], [real_c]),
+        })
+    out["z_diversity"] = _entry(
+        metrics.z_diversity(gen_groups, real_groups), metrics.z_diversity(sub_groups, real_groups),
+        len(zdiv_captions), int(sum(len(s) for s in sub_groups)),
+        f"{z_per_caption} random real test clips of the caption's class")
+
+    ndb_gen = metrics.ndb(train_feats, gen_feats, k=ndb_bins, seed=seed)
+    ndb_real = metrics.ndb(train_feats, test_feats, k=ndb_bins, seed=seed)
+    out["ndb_over_k"] = _entry(ndb_gen["ndb_over_k"], ndb_real["ndb_over_k"], num_clips, n_test,
+                               f"real test split, same {ndb_bins} bins of the training split")
+
+    gen_pred = np.argmax(gen_probs, axis=1)
+    test_pred = np.argmax(test_probs, axis=1)
+    details = {
+        "conditional_accuracy_per_class": {
+            classes[c]: {
+                "generated": _mean_or_none(gen_pred[gen_labels == c] == c),
+                "real": _mean_or_none(test_pred[test_labels == c] == c),
+            } for c in range(k)},
+        "generated_predicted_counts": {classes[c]: int(n) for c, n in
+                                       enumerate(np.bincount(gen_pred, minlength=k))},
+        "z_diversity_per_caption": zdiv_details,
+        "ndb": {
+            name: {"ndb": int(r["ndb"]), "different_bins": np.flatnonzero(r["different"]).tolist()}
+            for name, r in (("generated", ndb_gen), ("real", ndb_real))},
+        "ambiguous_captions": ambiguous,
+        "generate_seconds": round(generate_s, 2),
+        "clips_per_second": round((num_clips + len(zdiv_captions)) / max(generate_s, 1e-9), 2),
+        "wall_time_s": None,
+    }
+
+    grids = {
+        "generated": _generated_grid(zdiv_audio, zdiv_rows, z_per_caption, classes, k),
+        "real": _real_grid(test["audio"], test_labels, classes, z_per_caption,
+                           np.random.default_rng([seed, _STREAM_REAL, 1])),
+    }
+    details["wall_time_s"] = round(time.perf_counter() - started, 1)
+    say(f"done in {details['wall_time_s']:.0f} s")
+    return {
+        "model": model_name,
+        "dataset": {
+            "data_dir": os.path.abspath(data_dir), "source": card.source, "classes": classes,
+            "sample_rate": int(card.sample_rate), "length": int(card.length),
+            "train_count": n_train, "test_count": n_test,
+        },
+        "classifier": {
+            "path": classifier.path,
+            "test_accuracy_at_training": classifier.report.get("test_accuracy"),
+            "content_sha256": classifier.fingerprint.get("content_sha256"),
+        },
+        "settings": {
+            "num_clips": num_clips, "z_per_caption": z_per_caption,
+            "captions_per_class": captions_per_class, "seed": seed, "batch_size": batch_size,
+            "ndb_bins": ndb_bins, "is_splits": IS_SPLITS,
+        },
+        "metrics": {name: out[name] for name in METRIC_ORDER},
+        "details": details,
+        "grids": grids,
+    }
+
+
+def caption_classes(captions: Sequence[str], labels: np.ndarray,
+                    num_classes: int) -> tuple[list[list[str]], list[str]]:
+    """Groups captions by the class their clips carry.
+
+    Args:
+      captions: N captions of a split.
+      labels: int[N] their clips' classes.
+      num_classes: K.
+
+    Returns:
+      (by_class, ambiguous): by_class[c] is the sorted list of captions whose
+      clips all have class c; ambiguous lists (sorted) the captions seen with
+      more than one class, which are left out.
+    """
+    seen: dict[str, set[int]] = collections.defaultdict(set)
+    for caption, label in zip(captions, labels):
+        seen[str(caption)].add(int(label))
+    by_class: list[list[str]] = [[] for _ in range(num_classes)]
+    ambiguous = []
+    for caption in sorted(seen):
+        if len(seen[caption]) == 1:
+            by_class[next(iter(seen[caption]))].append(caption)
+        else:
+            ambiguous.append(caption)
+    return by_class, ambiguous
+
+
+def write_report(results: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, str]:
+    """Writes results.json, results.md and the two spectrogram grids into `out_dir`.
+
+    Every file is written atomically (temporary file, then rename).
+
+    Args:
+      results: the dict returned by `evaluate`.
+      out_dir: output directory (created if needed).
+
+    Returns:
+      {"json", "markdown", "generated_grid", "generated_grid_labels",
+      "real_grid", "real_grid_labels"} -> path.
+    """
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {}
+    rate = results["dataset"]["sample_rate"]
+    for name, filename in (("generated", GENERATED_GRID), ("real", REAL_GRID)):
+        grid = results["grids"][name]
+        path = os.path.join(out_dir, filename)
+        paths[f"{name}_grid_labels"] = save_spectrogram_grid(
+            path, grid["clips"], rate, grid["row_labels"], grid["col_labels"])
+        paths[f"{name}_grid"] = path
+    paths["json"] = os.path.join(out_dir, RESULTS_JSON)
+    _write_text(paths["json"], json.dumps(results_for_json(results), indent=2, sort_keys=False,
+                                          ensure_ascii=False, allow_nan=False) + "\n")
+    paths["markdown"] = os.path.join(out_dir, RESULTS_MD)
+    _write_text(paths["markdown"], markdown_report(results))
+    return paths
+
+
+def results_for_json(results: dict[str, Any]) -> dict[str, Any]:
+    """`evaluate`'s results as plain JSON types, the grids' audio replaced by their file names.
+
+    This is what results.json holds; use it to store results elsewhere (the
+    grids' waveforms alone would be megabytes of JSON).
+    """
+    plain = {k: v for k, v in results.items() if k != "grids"}
+    files = {"generated": GENERATED_GRID, "real": REAL_GRID}
+    plain["grids"] = {name: {"file": files.get(name), "row_labels": list(g["row_labels"]),
+                             "col_labels": list(g["col_labels"])}
+                      for name, g in results.get("grids", {}).items()}
+    return _plain(plain)
+
+
+def markdown_report(results: dict[str, Any]) -> str:
+    """The report as markdown: settings, the metric table, per-class and per-caption tables."""
+    d, s, m = results["dataset"], results["settings"], results["metrics"]
+    lines = [
+        f"# Evaluation of {results.get('model') or 'a generator'}",
+        "",
+        f"Dataset `{d['data_dir']}` ({d['source']}, {len(d['classes'])} classes, "
+        f"{d['sample_rate']} Hz, {d['length']} samples; {d['train_count']} train / "
+        f"{d['test_count']} test clips). Classifier `{results['classifier']['path']}`. "
+        f"{s['num_clips']} generated clips with captions uniform over classes; z-diversity from "
+        f"{s['z_per_caption']} z for up to {s['captions_per_class']} captions per class; "
+        f"NDB with K = {s['ndb_bins']}; seed {s['seed']}.",
+        "",
+        "| metric | generated | real reference | ratio | reference |",
+        "|---|---|---|---|---|",
+    ]
+    for name in METRIC_ORDER:
+        e = m[name]
+        gen, real = _fmt(e["generated"]), _fmt(e["real"])
+        if name == "inception_score":
+            gen += f" ± {_fmt(e['generated_std'])}"
+            real += f" ± {_fmt(e['real_std'])}"
+        lines.append(f"| {_TITLES[name]} | {gen} (n={e['n_generated']}) | {real} "
+                     f"(n={e['n_real']}) | {_fmt(e['ratio'])} | {e['reference']} |")
+    lines += [
+        "",
+        "Ratio = generated / real reference; about 1 is like the data. Features are the scoring "
+        "classifier's penultimate activations; d_self and z-diversity far below 1 mean collapse.",
+        "",
+        "## Conditional accuracy per class",
+        "",
+        "| class | generated | real test |",
+        "|---|---|---|",
+    ]
+    for name, e in results["details"]["conditional_accuracy_per_class"].items():
+        lines.append(f"| {_md_cell(name)} | {_fmt(e['generated'])} | {_fmt(e['real'])} |")
+    lines += ["", "## z-diversity per caption", "",
+              "| caption | class | generated | real |", "|---|---|---|---|"]
+    for e in results["details"]["z_diversity_per_caption"]:
+        lines.append(f"| {_md_cell(e['caption'])} | {_md_cell(e['class'])} | "
+                     f"{_fmt(e['generated'])} | {_fmt(e['real'])} |")
+    lines += ["", "## Spectrograms", "",
+              f"- Generated (rows captions, columns z): ![generated]({GENERATED_GRID})",
+              f"- Real test clips (rows classes, columns clips): ![real]({REAL_GRID})",
+              "", "Row and column labels are in the `.labels.txt` file beside each PNG.", ""]
+    return "\n".join(lines)
+
+
+class _Runner:
+    """Calls `generate` in batches, checks what it returns, reports progress."""
+
+    def __init__(self, generate: GenerateFn, card: records.DatasetCard, data_dir: str,
+                 batch_size: int, seed: int, say: Callable[[str], None]):
+        self._generate = generate
+        self._card = card
+        self._data_dir = data_dir
+        self._batch_size = batch_size
+        self._seed = seed
+        self._say = say
+        self.seconds = 0.0
+
+    def run(self, captions: list[str], stream: int, what: str) -> np.ndarray:
+        out = []
+        start = time.perf_counter()
+        for b, i in enumerate(range(0, len(captions), self._batch_size)):
+            batch = captions[i:i + self._batch_size]
+            audio, rate = self._generate(batch, derive_seed(self._seed, stream, b))
+            out.append(self._check(audio, rate, len(batch)))
+            done = i + len(batch)
+            elapsed = time.perf_counter() - start
+            self._say(f"{what}: {done}/{len(captions)} ({done / max(elapsed, 1e-9):.1f} clips/s)")
+        self.seconds += time.perf_counter() - start
+        return np.concatenate(out)
+
+    def _check(self, audio, rate, count: int) -> np.ndarray:
+        audio = np.asarray(audio)
+        if audio.ndim == 3 and audio.shape[-1] == 1:
+            audio = audio[..., 0]
+        length, card_rate = int(self._card.length), int(self._card.sample_rate)
+        if audio.ndim != 2 or audio.shape[0] != count:
+            raise EvaluationError(f"generate returned audio of shape {audio.shape} for {count} "
+                                  f"captions; expected [{count}, {length}]")
+        if int(rate) != card_rate or audio.shape[1] != length:
+            raise EvaluationError(
+                f"the generator makes {audio.shape[1]}-sample clips at {int(rate)} Hz but "
+                f"{self._data_dir} holds {length}-sample clips at {card_rate} Hz; evaluate a "
+                "generator on the dataset (rate and length) it was trained on")
+        if audio.dtype.kind != "f" or not np.all(np.isfinite(audio)):
+            raise EvaluationError("the generator returned non-finite (NaN or inf) or non-float "
+                                  f"audio (dtype {audio.dtype}); its weights may have diverged")
+        return audio.astype(np.float32, copy=False)
+
+
+def derive_seed(seed: int, stream: int, index: int) -> int:
+    """A non-negative int63 seed for call `index` of random stream `stream`."""
+    state = np.random.SeedSequence([int(seed), int(stream), int(index)]).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+def _generated_grid(audio: np.ndarray, rows: list[tuple[str, int]], z_per_caption: int,
+                    classes: list[str], k: int) -> dict[str, Any]:
+    """Rows: z-diversity captions (each class's first caption first if they do not all fit)."""
+    order = list(range(len(rows)))
+    if len(order) > MAX_GRID_ROWS:
+        first = {}
+        for i, (_, c) in enumerate(rows):
+            first.setdefault(c, i)
+        order = sorted(first.values())[:MAX_GRID_ROWS]
+    cols = min(z_per_caption, MAX_GRID_COLS)
+    clips = np.stack([audio[i * z_per_caption:i * z_per_caption + cols] for i in order])
+    return {"clips": clips,
+            "row_labels": [f"{rows[i][0]} [{classes[rows[i][1]]}]" for i in order],
+            "col_labels": [f"z{j}" for j in range(cols)]}
+
+
+def _real_grid(audio: np.ndarray, labels: np.ndarray, classes: list[str], z_per_caption: int,
+               rng: np.random.Generator) -> dict[str, Any]:
+    """Rows: classes; columns: random real test clips of the class (silence where too few)."""
+    cols = min(z_per_caption, MAX_GRID_COLS)
+    shown = list(range(min(len(classes), MAX_GRID_ROWS)))
+    clips = np.zeros((len(shown), cols, audio.shape[1]), np.float32)
+    for r, c in enumerate(shown):
+        idx = np.flatnonzero(labels == c)
+        pick = rng.choice(idx, size=min(cols, idx.size), replace=False)
+        clips[r, :pick.size] = audio[pick]
+    return {"clips": clips, "row_labels": [classes[c] for c in shown],
+            "col_labels": [f"clip {j}" for j in range(cols)]}
+
+
+def _entry(generated: float, real: float, n_generated: int, n_real: int,
+           reference: str) -> dict[str, Any]:
+    generated, real = float(generated), float(real)
+    return {"generated": generated, "real": real,
+            "ratio": generated / real if real != 0 else None,
+            "n_generated": int(n_generated), "n_real": int(n_real), "reference": reference}
+
+
+def _mean_or_none(x: np.ndarray) -> float | None:
+    return float(np.mean(x)) if x.size else None
+
+
+def _check_settings(num_clips, z_per_caption, captions_per_class, seed, batch_size,
+                    ndb_bins) -> None:
+    for name, value, minimum in (("num_clips", num_clips, 1), ("z_per_caption", z_per_caption, 2),
+                                 ("captions_per_class", captions_per_class, 1),
+                                 ("batch_size", batch_size, 1), ("ndb_bins", ndb_bins, 2),
+                                 ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise EvaluationError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if num_clips < ndb_bins:
+        raise EvaluationError(f"num_clips={num_clips} is fewer than the {ndb_bins} k-means bins "
+                              f"of NDB; generate at least {ndb_bins} clips (1000 is the default)")
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return f"{x:.4g}"
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _plain(x):
+    """numpy scalars / arrays -> Python, recursively, for json."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
