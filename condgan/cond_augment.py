@@ -40,9 +40,9 @@ def kl_divergence(mean, log_sigma):
 class CondAugment(keras.layers.Layer):
     """Text embedding -> sampled conditioning vector c, with a KL penalty.
 
-    `text_embedding -> Dense(2 * dim) -> LeakyReLU(0.2) -> Dropout(dropout)`, split
-    into `mean` (first half) and `log_sigma` (second half). In training
-    `c = mean + exp(log_sigma) * eps` with `eps` drawn from a standard normal
+    `text_embedding -> Dense(2 * dim) -> LeakyReLU(0.2)`, split into `mean`
+    (first half) and `log_sigma` (second half). In training
+    `c = Dropout(mean) + exp(log_sigma) * eps` with `eps` drawn from a standard normal
     truncated to [-2, 2] (as StackGAN's TF code, so one unlucky draw cannot push
     c far outside the range the generator has seen), and
     `kl_weight * kl_divergence(mean, log_sigma)` is added with `add_loss`.
@@ -55,8 +55,9 @@ class CondAugment(keras.layers.Layer):
       dim: size of the conditioning vector c (128 in the method).
       kl_weight: multiplier of the KL loss; 0 disables the loss (the Gaussian
         then tends to collapse to a point, which is the ablation's point).
-      dropout: dropout rate after the LeakyReLU, in [0, 1); applied only in
-        training.
+      dropout: dropout rate on `mean` in training, in [0, 1) (the method's dropout
+        on the layer that produces the text embedding). `log_sigma` is never
+        dropped and the KL term sees the parameters before dropout.
       seed: optional int seed for eps and the dropout mask.
       **kwargs: passed to `keras.layers.Layer`.
 
@@ -92,12 +93,11 @@ class CondAugment(keras.layers.Layer):
                 f"known embedding_dim, got {tuple(input_shape)}")
         self.projection.build(input_shape)
 
-    def mean_log_sigma(self, text_embedding, training=None):
-        """The Gaussian's parameters.
+    def mean_log_sigma(self, text_embedding):
+        """The Gaussian's parameters (no dropout: they are what the KL term sees).
 
         Args:
           text_embedding: float32[batch, embedding_dim].
-          training: Python bool or None; dropout is active only when True.
 
         Returns:
           (mean, log_sigma), each float32[batch, dim].
@@ -105,7 +105,6 @@ class CondAugment(keras.layers.Layer):
         if not self.built:
             self.build(tuple(text_embedding.shape))
         h = self.activation(self.projection(text_embedding))
-        h = self.dropout_layer(h, training=bool(training))
         return h[:, :self.dim], h[:, self.dim:]
 
     def call(self, text_embedding, training=None):
@@ -118,14 +117,16 @@ class CondAugment(keras.layers.Layer):
         Returns:
           c: float32[batch, dim].
         """
-        mean, log_sigma = self.mean_log_sigma(text_embedding, training=training)
+        mean, log_sigma = self.mean_log_sigma(text_embedding)
         if not training:
             return mean
         eps = keras.random.truncated_normal(
             ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
         if self.kl_weight > 0:
             self.add_loss(self.kl_weight * kl_divergence(mean, log_sigma))
-        return mean + ops.exp(log_sigma) * eps
+        # Dropout acts on the text-dependent part of c only: dropping log_sigma units
+        # would set sigma to 1 whatever was learned and change the KL objective.
+        return self.dropout_layer(mean, training=True) + ops.exp(log_sigma) * eps
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.dim)

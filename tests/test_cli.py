@@ -63,6 +63,9 @@ def test_train_kill_resume_export_generate(tmp_path, tiny_data, text_encoder_dir
     assert f"trained to step {killed_at + 2}" in done.stdout
     saved = json.load(open(os.path.join(run_dir, "config.json")))
     assert saved["model"]["model_dim"] == 4 and saved["model"]["sample_rate"] == 8000
+    assert _summary_tags(run_dir) >= {"train/d_loss", "train/g_loss", "train/kl",
+                                      "train/z_diversity_est", "real", "generated",
+                                      "generated_spectrograms", "config"}
 
     export_dir = str(tmp_path / "export")
     exp = cli("condgan.training.export_cli", f"--model_dir={run_dir}", f"--output_dir={export_dir}")
@@ -91,6 +94,17 @@ def test_train_kill_resume_export_generate(tmp_path, tiny_data, text_encoder_dir
         b, _ = tf.audio.decode_wav(tf.io.read_file(str(out2 / name)))
         assert int(rate) == 8000 and a.shape == (1024, 1)
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2 / 32768)
+
+
+def _summary_tags(run_dir):
+    import tensorflow as tf
+
+    tags = set()
+    for name in os.listdir(run_dir):
+        if name.startswith("events.out.tfevents"):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(run_dir, name)):
+                tags.update(v.tag for v in event.summary.value)
+    return tags
 
 
 @pytest.mark.parametrize("extra,needle", [

@@ -86,7 +86,7 @@ class CondAugmentTest(tf.test.TestCase, parameterized.TestCase):
         layer = self._layer(dropout=0.5)
         x = _inputs()
         c = layer(x, training=training).numpy()
-        mean, _ = layer.mean_log_sigma(x, training=False)
+        mean, _ = layer.mean_log_sigma(x)
         self.assertAllEqual(c, mean.numpy())
         self.assertAllEqual(layer(x, training=training).numpy(), c)  # never re-sampled
         np_mean, _ = _np_mean_log_sigma(layer, x)
@@ -99,7 +99,7 @@ class CondAugmentTest(tf.test.TestCase, parameterized.TestCase):
         layer = self._layer(dim=16)
         x = _inputs(batch=4096, seed=3)
         c = layer(x, training=True).numpy()
-        mean, log_sigma = (t.numpy() for t in layer.mean_log_sigma(x, training=True))
+        mean, log_sigma = (t.numpy() for t in layer.mean_log_sigma(x))
         self.assertFalse(np.allclose(c, mean))
         eps = (c - mean) / np.exp(log_sigma)
         self.assertLessEqual(np.abs(eps).max(), 2.0 + 1e-4)
@@ -108,18 +108,33 @@ class CondAugmentTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(eps.std(), truncated.std(), atol=0.02)  # 0.88: unit normal cut at 2
         self.assertAllClose(eps.mean(), 0.0, atol=0.02)
 
-    def test_dropout_only_in_training(self):
+    def test_dropout_acts_on_the_mean_only_and_only_in_training(self):
         layer = self._layer(dropout=0.5)
         x = _inputs(batch=64)
-        np_mean, np_log_sigma = _np_mean_log_sigma(layer, x)
-        np_h = np.concatenate([np_mean, np_log_sigma], axis=1)
-        eval_h = np.concatenate([t.numpy() for t in layer.mean_log_sigma(x, training=False)], axis=1)
-        self.assertAllClose(eval_h, np_h, rtol=1e-5, atol=1e-6)
-        train_h = np.concatenate([t.numpy() for t in layer.mean_log_sigma(x, training=True)], axis=1)
-        dropped = train_h == 0.0
+        # Make sigma ~ 0 so that, in training, c is the dropped-out mean alone.
+        kernel, bias = layer.projection.get_weights()
+        kernel[:, DIM:] = 0.0
+        bias[DIM:] = -3000.0  # LeakyReLU(0.2) -> log_sigma = -600: exp underflows to 0
+        layer.projection.set_weights([kernel, bias])
+        np_mean, _ = _np_mean_log_sigma(layer, x)
+        self.assertAllClose(layer(x, training=False).numpy(), np_mean, rtol=1e-5, atol=1e-6)
+        c = layer(x, training=True).numpy()
+        dropped = c == 0.0
         self.assertBetween(dropped.mean(), 0.4, 0.6)
         # Kept units are rescaled by 1 / (1 - rate).
-        self.assertAllClose(train_h[~dropped], 2.0 * np_h[~dropped], rtol=1e-5, atol=1e-6)
+        self.assertAllClose(c[~dropped], 2.0 * np_mean[~dropped], rtol=1e-5, atol=1e-5)
+
+    def test_dropout_does_not_change_the_kl(self):
+        # The KL term sees the parameters before dropout; log_sigma is never dropped.
+        x = _inputs(batch=256, seed=4)
+        plain = self._layer(dim=16, dropout=0.0, seed=1)
+        dropped = self._layer(dim=16, dropout=0.5, seed=1)
+        dropped.set_weights(plain.get_weights())
+        plain(x, training=True)
+        dropped(x, training=True)
+        self.assertAllClose(plain.losses[0], dropped.losses[0], rtol=1e-6)
+        self.assertAllClose(dropped.losses[0], 2.0 * _np_kl(*_np_mean_log_sigma(dropped, x)),
+                            rtol=1e-5)
 
     @parameterized.named_parameters(("half", 0.5), ("stackgan", 2.0))
     def test_kl_loss_added_in_training_scaled_by_weight(self, kl_weight):
@@ -156,7 +171,7 @@ class CondAugmentTest(tf.test.TestCase, parameterized.TestCase):
         kernel_np, bias_np = kernel.numpy(), bias.numpy()
         pre = x @ kernel_np + bias_np
         slope = np.where(pre >= 0, 1.0, 0.2)
-        mean, log_sigma = (t.numpy() for t in layer.mean_log_sigma(x, training=True))
+        mean, log_sigma = (t.numpy() for t in layer.mean_log_sigma(x))
         eps = (c.numpy() - mean) / np.exp(log_sigma)
         expected = np.concatenate([
             slope[:, :DIM].sum(0), (slope[:, DIM:] * np.exp(log_sigma) * eps).sum(0)])
