@@ -124,6 +124,7 @@ def export_generator(gan, text_encoder: str, sample_rate: int, output_dir: str,
         os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
         with open(os.path.join(tmp, "assets", EXPORT_INFO), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2, sort_keys=True)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a SavedModel is meant to be shared
         if os.path.exists(output_dir):
             shutil.rmtree(output_dir)
         os.replace(tmp, output_dir)

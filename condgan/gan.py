@@ -119,7 +119,10 @@ class CondGAN(keras.Model):
 
         Args:
           text_embedding: float32[N, text_dim].
-          z: optional float32[N, latent_dim]; drawn from N(0, 1) when None.
+          z: optional float32[N, latent_dim]; when None, drawn from N(0, 1) with
+            `tf.random.stateless_normal` seeded by (seed, 0), seed defaulting to 0,
+            so it is deterministic (the exported model instead seeds clip i by
+            (seed, i)).
           seed: int seed for z when z is None.
 
         Returns:

@@ -61,6 +61,8 @@ def serialize_example(audio: np.ndarray, sample_rate: int, caption: str, label: 
     """Returns one serialized `tf.train.Example` in the schema above."""
     if not caption or not caption.strip():
         raise ValueError(f"clip {clip_id!r}: empty caption")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError(f"clip {clip_id!r}: audio has NaN or Inf samples")
     pcm = float_to_pcm16(audio)
     feature = {
         "audio": tf.train.Feature(bytes_list=tf.train.BytesList(value=[pcm])),

@@ -111,6 +111,7 @@ def _summary_tags(run_dir):
     (["--train_loss=wasserstein"], "train.loss='wasserstein' is unknown"),
     (["--train_steps=-1"], "train.steps must be >= 0"),
     (["--model_length=1000"], "model.length=1000 is not supported"),
+    (["--model_length=4096"], "longer than the dataset's clips (1024 samples"),
     (["stray"], "unexpected arguments: stray"),
 ])
 def test_train_usage_errors(tmp_path, tiny_data, extra, needle):

@@ -118,23 +118,75 @@ def _train(cfg, model_dir, stop_after=None):
     return trainer, out
 
 
-def test_kill_and_resume_continues_with_the_same_step_and_buffer(tmp_path):
+def _state(trainer):
+    gan = trainer.gan
+    variables = gan.variables + gan.g_optimizer.variables + gan.d_optimizer.variables
+    return [v.numpy().copy() for v in variables]
+
+
+def test_kill_and_resume_continues_exactly(tmp_path):
     cfg = tiny_config()
     trainer, out = _train(cfg, tmp_path, stop_after=2)  # "killed" after checkpoint at step 2
     assert out["step"] == 2
-    saved = {v.path: v.numpy().copy() for v in trainer.gan.replay.weights}
+    saved = _state(trainer)
+    batch = next(iter(tiny_batches(n=1, seed=5)))
     resumed = Trainer(fresh_gan(cfg, seed=99))  # different init: restore must overwrite it
     ckpt = resumed.checkpoint()
     manager = tf.train.CheckpointManager(ckpt, str(tmp_path / loop.CHECKPOINT_SUBDIR), 3)
     assert loop.restore_latest(resumed, manager, ckpt) == 2
-    for v in resumed.gan.replay.weights:
-        np.testing.assert_array_equal(v.numpy(), saved[v.path])
-    for a, b in zip(trainer.gan.generator.weights, resumed.gan.generator.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert int(resumed.gan.g_optimizer.iterations.numpy()) == 2
+    restored = _state(resumed)
+    assert len(restored) == len(saved)
+    for a, b in zip(saved, restored):  # weights, both optimizers, replay buffer, RNG states
+        np.testing.assert_array_equal(a, b)
+    assert int(resumed.gan.replay.count.numpy()) == 8
+    # The next step of the resumed trainer is the step the original would have taken.
+    expected = trainer.train_step(batch)
+    got = resumed.train_step(batch)
+    for name in METRIC_NAMES:
+        np.testing.assert_allclose(float(got[name]), float(expected[name]), rtol=1e-6, err_msg=name)
     _, out = _train(cfg, tmp_path)
     assert out["step"] == cfg.train.steps
     assert json.loads((tmp_path / "config.json").read_text())["model"]["cond_dim"] == 8
+
+
+def _changed(before, variables):
+    return any(not np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
+
+
+def test_each_update_touches_only_its_own_networks():
+    gan = fresh_gan(tiny_config())
+    audio, text = next(iter(tiny_batches(n=1)))
+    g_vars = gan.g_variables
+    d_vars = gan.discriminator.trainable_variables
+    g0, d0 = [v.numpy().copy() for v in g_vars], [v.numpy().copy() for v in d_vars]
+    gan.discriminator_step(audio, text)
+    assert _changed(d0, d_vars) and not _changed(g0, g_vars)
+    d1 = [v.numpy().copy() for v in d_vars]
+    gan.generator_step(text)
+    assert _changed(g0, gan.conditioner.trainable_variables)
+    assert _changed(g0[len(gan.conditioner.trainable_variables):], gan.generator.trainable_variables)
+    assert not _changed(d1, d_vars)
+
+
+def test_the_kl_term_trains_the_conditioner_in_the_g_step():
+    audio, text = next(iter(tiny_batches(n=1)))
+    after = {}
+    for kl_weight in (0.0, 100.0):
+        gan = fresh_gan(tiny_config(kl_weight=kl_weight, replay=False))
+        _, kl, _, _ = gan.generator_step(text)
+        assert (float(kl) > 0) == (kl_weight > 0)
+        after[kl_weight] = gan.conditioner.trainable_variables[0].numpy()
+    assert not np.allclose(after[0.0], after[100.0])
+
+
+def test_the_gradient_penalty_is_minimised_by_the_d_step():
+    cfg = tiny_config()
+    cfg.train.gp_weight = 100.0
+    gan = fresh_gan(cfg)
+    gan.d_optimizer.learning_rate.assign(1e-3)
+    audio, text = next(iter(tiny_batches(n=1)))
+    gps = [float(gan.discriminator_step(audio, text)[1]) for _ in range(8)]
+    assert gps[-1] < gps[0], gps
 
 
 def test_a_run_dir_of_another_model_config_is_refused(tmp_path):
@@ -152,12 +204,15 @@ def test_a_corrupt_latest_checkpoint_is_named(tmp_path):
         _train(cfg, tmp_path)
 
 
-def test_non_finite_losses_stop_the_run(tmp_path):
+def test_non_finite_losses_stop_the_run_without_replacing_good_checkpoints(tmp_path):
     cfg = tiny_config()
+    _train(cfg, tmp_path, stop_after=2)  # a good checkpoint at step 2
     trainer = Trainer(fresh_gan(cfg))
     bad = tiny_batches(n=1).map(lambda a, t: (a * np.nan, t))
-    with pytest.raises(FloatingPointError, match="non-finite"):
+    with pytest.raises(FloatingPointError, match="non-finite .* at step 4; the state was saved"):
         loop.train(trainer, lambda s: iter(bad.repeat()), cfg, str(tmp_path), 8000, log=lambda s: None)
+    assert tf.train.latest_checkpoint(str(tmp_path / loop.CHECKPOINT_SUBDIR)).endswith("ckpt-2")
+    assert (tmp_path / "nonfinite-4").is_dir()
 
 
 def test_compile_rejects_unknown_loss():

@@ -42,6 +42,11 @@ def test_pcm_clips_out_of_range_values():
     np.testing.assert_array_equal(back, [-1.0, 0.5])
 
 
+def test_non_finite_audio_is_refused():
+    with pytest.raises(ValueError, match="clip 'x': audio has NaN or Inf"):
+        records.serialize_example(np.array([0.0, np.nan], np.float32), 8000, "a", 0, "x")
+
+
 def test_empty_caption_is_refused():
     with pytest.raises(ValueError, match="clip 'x': empty caption"):
         records.serialize_example(np.zeros(4, np.float32), 8000, "  ", 0, "x")

@@ -32,13 +32,15 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.model_dir or not FLAGS.output_dir:
         raise app.UsageError("--model_dir and --output_dir are required")
-    from condgan.training.loop import CheckpointError
     from condgan.config import ConfigError
+    from condgan.training.inference import GenerateError
+    from condgan.training.loop import CheckpointError
+    from condgan.training.run import UserError
 
     try:
         path = export_run(FLAGS.model_dir, FLAGS.output_dir, FLAGS.text_encoder, FLAGS.checkpoint,
                           FLAGS.overwrite)
-    except (CheckpointError, ConfigError, FileExistsError, OSError) as e:
+    except (CheckpointError, ConfigError, GenerateError, UserError, FileExistsError, OSError) as e:
         print(f"condgan-export: error: {e}", file=sys.stderr)
         return 1
     print(f"exported SavedModel to {path}")

@@ -20,8 +20,38 @@ def export_run(model_dir: str, output_dir: str, text_encoder: str | None = None,
     from condgan.training.loop import load_for_inference
 
     config, gan, _ = load_for_inference(model_dir, checkpoint)
-    return export_generator(gan, text_encoder or config.data.text_encoder, config.model.sample_rate,
+    encoder = text_encoder or config.data.text_encoder
+    check_encoder_matches(model_dir, encoder)
+    return export_generator(gan, encoder, config.model.sample_rate,
                             output_dir, config_dict=config.to_dict(), overwrite=overwrite)
+
+
+def check_encoder_matches(model_dir: str, encoder: str, num_captions: int = 8,
+                          min_cosine: float = 0.99) -> None:
+    """Refuses a text encoder that does not reproduce the run's training embeddings.
+
+    A different encoder of the same size would export without error and generate
+    from meaningless conditions, so a few training captions are re-embedded and
+    compared with the embeddings the run trained on.
+
+    Raises:
+      GenerateError: the encoder's embeddings differ (cosine < min_cosine).
+    """
+    from condgan.training.run import EMBEDDINGS_NAME, load_text_encoder
+
+    path = os.path.join(model_dir, EMBEDDINGS_NAME)
+    if not os.path.exists(path):
+        return
+    with np.load(path, allow_pickle=False) as z:
+        captions, stored = list(z["captions"][:num_captions]), z["embeddings"][:num_captions]
+    got = load_text_encoder(encoder).embed([str(c) for c in captions])
+    if got.shape != stored.shape:
+        raise GenerateError(f"text encoder {encoder} gives {got.shape[1]}-d embeddings; "
+                            f"the run in {model_dir} trained on {stored.shape[1]}-d ones")
+    cos = np.sum(got * stored, 1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(stored, axis=1))
+    if cos.min() < min_cosine:
+        raise GenerateError(f"text encoder {encoder} is not the one the run in {model_dir} trained "
+                            f"with (cosine {cos.min():.3f} < {min_cosine} on its captions)")
 
 
 class GenerateError(ValueError):
@@ -34,7 +64,7 @@ def check_captions(captions: Sequence[str]) -> list[str]:
     bad = [i for i, c in enumerate(captions) if not c.strip()]
     if bad:
         raise GenerateError(f"caption(s) at position {bad} are empty or whitespace-only")
-    return [c.strip() for c in captions]
+    return list(captions)  # unchanged: the SavedModel would see them the same way
 
 
 def load_generator(model: str):

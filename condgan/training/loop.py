@@ -69,6 +69,26 @@ def restore_latest(trainer: Trainer, manager: tf.train.CheckpointManager,
     return int(trainer.step.numpy())
 
 
+def _check_finite(values: dict[str, float], step: int, checkpoint: tf.train.Checkpoint,
+                  model_dir: str) -> None:
+    """Stops a run whose losses are no longer finite, before it can checkpoint them.
+
+    The broken state is written beside the run (nonfinite-STEP/), outside the
+    checkpoint manager, so the newest regular checkpoint stays the last good one
+    and a resume starts from there.
+
+    Raises:
+      FloatingPointError: naming the non-finite values, the step and the dump.
+    """
+    bad = sorted(k for k, v in values.items() if not np.isfinite(v))
+    if bad:
+        dump = os.path.join(model_dir, f"nonfinite-{step}", "ckpt")
+        checkpoint.write(dump)
+        raise FloatingPointError(
+            f"non-finite {bad} at step {step}; the state was saved to {dump} for inspection; "
+            "the run's checkpoints still end at the last finite one")
+
+
 def format_progress(step: int, total: int, steps_per_s: float, values: dict) -> str:
     eta = (total - step) / steps_per_s if steps_per_s > 0 else float("inf")
     eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if np.isfinite(eta) else "?"
@@ -126,16 +146,15 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
             values = trainer.train_step(next(iterator))
             step = int(trainer.step.numpy())
             ran += 1
-            if step % t.summary_every == 0 or step == t.steps:
+            at_summary = step % t.summary_every == 0 or step == t.steps
+            at_checkpoint = step % t.checkpoint_every == 0 or step == t.steps
+            if at_summary or at_checkpoint:
+                values_np = {k: float(v) for k, v in values.items()}
+                _check_finite(values_np, step, checkpoint, model_dir)
+            if at_summary:
                 now = time.perf_counter()
                 rate = (step - last_step) / max(now - last_t, 1e-9)
                 last_t, last_step = now, step
-                values_np = {k: float(v) for k, v in values.items()}
-                bad = [k for k, v in values_np.items() if not np.isfinite(v)]
-                if bad:
-                    manager.save(checkpoint_number=step)
-                    raise FloatingPointError(f"non-finite {bad} at step {step}; checkpoint saved in "
-                                             f"{manager.directory} for inspection")
                 with writer.as_default():
                     for k, v in values_np.items():
                         tf.summary.scalar(f"train/{k}", v, step=step)
@@ -143,7 +162,7 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
                     if summary_batch is not None:
                         summaries.write_media(trainer.gan, summary_batch, sample_rate, step)
                 log(format_progress(step, t.steps, rate, values_np))
-            if step % t.checkpoint_every == 0 or step == t.steps:
+            if at_checkpoint:
                 manager.save(checkpoint_number=step)
     except KeyboardInterrupt:
         step = int(trainer.step.numpy())
@@ -152,6 +171,7 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
             manager.save(checkpoint_number=step)
         raise
     if ran and step % t.checkpoint_every != 0 and step != t.steps:  # stopped between checkpoints
+        _check_finite({k: float(v) for k, v in values.items()}, step, checkpoint, model_dir)
         manager.save(checkpoint_number=step)
     writer.flush()
     out = {k: float(v) for k, v in values.items()}

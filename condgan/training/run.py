@@ -56,21 +56,40 @@ def caption_embeddings(config: Config, card: records.DatasetCard, model_dir: str
     return dict(zip(card.captions, matrix))
 
 
-def resolve(config: Config, card: records.DatasetCard, text_dim: int) -> Config:
-    """Fills the fields the dataset and encoder decide (sample rate, text dim, length)."""
+def resolve(config: Config, card: records.DatasetCard, text_dim: int,
+            length_given: bool = True) -> Config:
+    """Fills the fields the dataset and encoder decide (sample rate, text dim, length).
+
+    Args:
+      length_given: False when model.length is only the default; it then becomes the
+        largest supported length that fits the dataset's clips.
+
+    Raises:
+      ConfigError: model.length is longer than the dataset's clips (the model would
+        train mostly on zero padding) or not supported.
+    """
     config.model.sample_rate = int(card.sample_rate)
     config.model.text_dim = int(text_dim)
-    if config.model.length > card.length and config.model.length == 16384 and card.length in SUPPORTED_LENGTHS:
-        config.model.length = int(card.length)  # the default length follows the data
-    if config.model.length not in SUPPORTED_LENGTHS:
-        raise ConfigError(f"model.length={config.model.length} is not supported; "
-                          f"choose one of {SUPPORTED_LENGTHS}")
+    if not length_given:
+        fitting = [n for n in SUPPORTED_LENGTHS if n <= card.length]
+        if not fitting:
+            raise ConfigError(f"the dataset's clips have {card.length} samples, shorter than every "
+                              f"supported model length {SUPPORTED_LENGTHS}; prepare it with a "
+                              "longer --length")
+        config.model.length = fitting[-1]
+    if config.model.length > card.length:
+        raise ConfigError(f"model.length={config.model.length} is longer than the dataset's clips "
+                          f"({card.length} samples at {card.sample_rate} Hz): the model would learn "
+                          "zero padding; use --model_length <= "
+                          f"{card.length} or prepare the data with --length={config.model.length}")
     return config.validate()
 
 
 def train_from_config(config: Config, model_dir: str, log=None, stop_after: int | None = None,
-                      max_seconds: float | None = None) -> dict:
+                      max_seconds: float | None = None, length_given: bool = True) -> dict:
     """Prepares everything a run needs and trains (resuming if model_dir holds a run).
+
+    `length_given=False` lets model.length follow the dataset (see `resolve`).
 
     Raises:
       UserError: the dataset, encoder, config or checkpoint is unusable (message says why).
@@ -82,7 +101,7 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
         os.makedirs(model_dir, exist_ok=True)
         embeddings = caption_embeddings(config, card, model_dir)
         text_dim = len(next(iter(embeddings.values())))
-        config = resolve(config, card, text_dim)
+        config = resolve(config, card, text_dim, length_given)
         loop.check_compatible(model_dir, config)
     except (records.DatasetError, ConfigError, OSError) as e:
         raise UserError(str(e)) from e

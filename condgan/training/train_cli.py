@@ -111,6 +111,16 @@ def define_flags() -> None:
     define_config_flags()
 
 
+def _config_sets_length(path: str | None) -> bool:
+    """Whether a --config file names model.length (else the length follows the data)."""
+    if not path:
+        return False
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        return "length" in json.load(f).get("model", {})
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -128,7 +138,8 @@ def main(argv):
     from condgan.training import run
 
     try:
-        out = run.train_from_config(config, FLAGS.model_dir)
+        length_given = FLAGS["model_length"].present or _config_sets_length(FLAGS.config)
+        out = run.train_from_config(config, FLAGS.model_dir, length_given=length_given)
     except run.UserError as e:
         print(f"condgan-train: error: {e}", file=sys.stderr)
         return 1
