@@ -15,7 +15,7 @@ results that are committed under experiments/results/<dataset>/):
   python -m experiments.ablation all --dataset=synth --seeds=0,1,2   # every arm x seed
   python -m experiments.ablation table --dataset=synth           # results.md/json
 
-A finished run (metrics.json present) is skipped by `run`/`all`, and an
+A finished run (results.json present) is skipped by `run`/`all`, and an
 interrupted one resumes from its checkpoint, so `all` can be restarted.
 """
 
@@ -32,6 +32,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "experiments", "results")
+RESULTS_JSON = "results.json"  # written by condgan.evaluation.evaluate.write_report
 CONFIGS = os.path.join(ROOT, "experiments", "configs")
 ARMS = ("A", "B", "C", "D", "E")
 ARM_NAMES = {
@@ -54,15 +55,16 @@ ARM_OVERRIDES = {
     "E": dict(model=dict(cond_dim=128, cond_augment=True, kl_weight=2.0, text_dropout=0.5,
                          replay=True), train=dict(mode_seeking_weight=1.0)),
 }
-# Headline metrics of the table, in order: (key in metrics.json, label, higher is better?).
+# Headline numbers of the table: (metric of condgan.evaluation.evaluate, field, label).
+# d_self and d_train are reported as ratios to the real test split's own (DESIGN.md).
 TABLE_METRICS = (
-    ("conditional_accuracy", "cond. acc.", True),
-    ("inception_score", "IS", True),
-    ("frechet_distance", "FD", False),
-    ("z_diversity", "z-diversity", True),
-    ("d_self_ratio", "d_self / real", True),
-    ("d_train_ratio", "d_train / real", True),
-    ("ndb_over_k", "NDB/K", False),
+    ("conditional_accuracy", "generated", "cond. acc."),
+    ("inception_score", "generated", "IS"),
+    ("frechet_distance", "generated", "FD"),
+    ("z_diversity", "generated", "z-diversity"),
+    ("d_self", "ratio", "d_self / real"),
+    ("d_train", "ratio", "d_train / real"),
+    ("ndb_over_k", "generated", "NDB/K"),
 )
 
 
@@ -134,12 +136,12 @@ def setup(args, classifier: bool = True) -> None:
 
 
 def run_one(args, arm: str, seed: int) -> dict | None:
-    """Trains one arm x seed (resuming if interrupted), evaluates it, writes metrics.json.
+    """Trains one arm x seed (resuming if interrupted), evaluates it, writes its report (results.json last).
 
     With args.train_only, stops after training (a later call evaluates).
     """
     from condgan.evaluation.classifier import Classifier
-    from condgan.evaluation.evaluate import evaluate, write_report
+    from condgan.evaluation.evaluate import evaluate, results_for_json, write_report
     from condgan.training import run
     from condgan.training.inference import load_generator
 
@@ -147,7 +149,7 @@ def run_one(args, arm: str, seed: int) -> dict | None:
     p = paths(args, spec)
     name = f"{arm}-seed{seed}"
     out_dir = os.path.join(p["results"], "runs", name)
-    metrics_path = os.path.join(out_dir, "metrics.json")
+    metrics_path = os.path.join(out_dir, RESULTS_JSON)
     if os.path.exists(metrics_path) and not args.force:
         print(f"{name}: done already ({metrics_path})", flush=True)
         with open(metrics_path, encoding="utf-8") as f:
@@ -168,6 +170,7 @@ def run_one(args, arm: str, seed: int) -> dict | None:
     classifier = Classifier.load(p["classifier"])
     t1 = time.time()
     results = evaluate(load_generator(model_dir), p["data"], classifier, seed=1000 + seed,
+                       model_name=f"{spec['name']} arm {arm} seed {seed}", progress=print,
                        **spec.get("evaluate", {}))
     results["run"] = {
         "dataset": spec["name"], "arm": arm, "arm_name": ARM_NAMES[arm], "seed": seed,
@@ -176,39 +179,24 @@ def run_one(args, arm: str, seed: int) -> dict | None:
         "command": f"python -m experiments.ablation run --dataset={spec['name']} --arm={arm} "
                    f"--seed={seed}" + (f" --steps={args.steps}" if args.steps else ""),
     }
-    write_report(results, out_dir)
-    _write_json(metrics_path, results)
+    write_report(results, out_dir)  # results.json (the done-marker) last of all
+    flat = _flat(results)
     print(f"{name}: trained {out['step']} steps in {train_seconds / 60:.1f} min; "
-          + ", ".join(f"{k}={_flat(results).get(k, float('nan')):.3g}" for k, _, _ in TABLE_METRICS),
-          flush=True)
-    return results
+          + ", ".join(f"{k}={flat.get(k, float('nan')):.3g}" for k, _, _ in TABLE_METRICS), flush=True)
+    return results_for_json(results)
 
 
-def _flat(results: dict) -> dict:
-    """The headline numbers of one evaluation, by TABLE_METRICS key."""
+def _flat(results: dict, field: str | None = None) -> dict:
+    """The headline numbers of one evaluation: {metric: value} (field None = the table's)."""
     flat = {}
-    for key, _, _ in TABLE_METRICS:
-        value = results.get("generated", {}).get(key, results.get(key))
-        if isinstance(value, dict):
-            value = value.get("mean", value.get("value"))
-        if isinstance(value, (list, tuple)):
-            value = value[0]
+    for name, table_field, _ in TABLE_METRICS:
+        entry = results["metrics"].get(name, {})
+        value = entry.get(field or table_field)
+        if field == "real" and table_field == "ratio":
+            value = 1.0  # the real split's ratio to itself
         if value is not None:
-            flat[key] = float(value)
+            flat[name] = float(value)
     return flat
-
-
-def _reference(results: dict) -> dict:
-    ref = {}
-    for key, _, _ in TABLE_METRICS:
-        value = results.get("real", {}).get(key)
-        if isinstance(value, dict):
-            value = value.get("mean", value.get("value"))
-        if isinstance(value, (list, tuple)):
-            value = value[0]
-        if value is not None:
-            ref[key] = float(value)
-    return ref
 
 
 def table(args) -> str:
@@ -219,19 +207,19 @@ def table(args) -> str:
     per_arm: dict[str, list[dict]] = {}
     reference = {}
     for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
-        path = os.path.join(runs_dir, name, "metrics.json")
+        path = os.path.join(runs_dir, name, RESULTS_JSON)
         if not os.path.isfile(path):
             continue
         with open(path, encoding="utf-8") as f:
             res = json.load(f)
         per_arm.setdefault(res["run"]["arm"], []).append(res)
-        reference = reference or _reference(res)
+        reference = reference or _flat(res, "real")
     summary = {}
     lines = [f"# Ablation on {spec['name']}", "",
              spec.get("description", ""), "",
              "Mean ± std over seeds (n = number of seeds). Reference row: the real test split "
              "scored by the same classifier (ratios are 1 there by definition).", "",
-             "| arm | n | steps | " + " | ".join(label for _, label, _ in TABLE_METRICS) + " |",
+             "| arm | n | steps | " + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
              "|---|---|---|" + "---|" * len(TABLE_METRICS)]
     for arm in ARMS:
         runs = per_arm.get(arm, [])

@@ -131,9 +131,8 @@ def test_kill_and_resume_continues_exactly(tmp_path):
     saved = _state(trainer)
     batch = next(iter(tiny_batches(n=1, seed=5)))
     resumed = Trainer(fresh_gan(cfg, seed=99))  # different init: restore must overwrite it
-    ckpt = resumed.checkpoint()
-    manager = tf.train.CheckpointManager(ckpt, str(tmp_path / loop.CHECKPOINT_SUBDIR), 3)
-    assert loop.restore_latest(resumed, manager, ckpt) == 2
+    manager = tf.train.CheckpointManager(resumed.checkpoint(), str(tmp_path / loop.CHECKPOINT_SUBDIR), 3)
+    assert loop.restore_latest(resumed, manager) == 2
     restored = _state(resumed)
     assert len(restored) == len(saved)
     for a, b in zip(saved, restored):  # weights, both optimizers, replay buffer, RNG states
@@ -277,3 +276,17 @@ def test_export_loads_without_condgan(tmp_path, text_encoder_dir):
     info = json.loads((tmp_path / "export" / "assets" / "condgan_export.json").read_text())
     assert info["config"]["model"]["length"] == 1024
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".export-")]
+
+
+def test_a_checkpoint_without_rng_state_restores_with_a_note(tmp_path):
+    cfg = tiny_config()
+    old = Trainer(fresh_gan(cfg))
+    old.train_step(next(iter(tiny_batches(n=1))))
+    tf.train.CheckpointManager(old.checkpoint(include_rng=False), str(tmp_path), 3).save(1)
+    new = Trainer(fresh_gan(cfg, seed=5))
+    notes = []
+    manager = tf.train.CheckpointManager(new.checkpoint(), str(tmp_path), 3)
+    assert loop.restore_latest(new, manager, notes.append) == 1
+    assert notes and "no random-generator state" in notes[0]
+    for a, b in zip(old.gan.generator.weights, new.gan.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -49,8 +49,13 @@ def check_compatible(model_dir: str, config: Config) -> None:
 
 
 def restore_latest(trainer: Trainer, manager: tf.train.CheckpointManager,
-                   checkpoint: tf.train.Checkpoint) -> int:
+                   log: Callable[[str], None] = lambda s: None) -> int:
     """Restores the newest checkpoint if there is one; returns the step it holds (0 if none).
+
+    Weights, optimizers, step and replay buffer must all be in the checkpoint.
+    The seed generators' states are restored too when present; a checkpoint
+    written before they were saved restores with a note (its random streams
+    restart from their seeds).
 
     Raises:
       CheckpointError: the newest checkpoint is unreadable or does not match the model.
@@ -59,13 +64,19 @@ def restore_latest(trainer: Trainer, manager: tf.train.CheckpointManager,
     if latest is None:
         return 0
     try:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        trainer.checkpoint(include_rng=False).restore(latest).assert_existing_objects_matched()
     except Exception as e:  # the reader raises OpError, IndexError, ValueError... on bad files
         older = [p for p in manager.checkpoints if p != latest]
         hint = (f"; the previous checkpoint {older[-1]} may be intact: delete {latest}.* "
                 "(and fix the 'checkpoint' index file) to resume from it") if older else ""
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"cannot restore checkpoint {latest}: {first_line}{hint}") from e
+    try:
+        tf.train.Checkpoint(rng_states=trainer.rng_states()).restore(
+            latest).assert_existing_objects_matched()
+    except AssertionError:
+        log(f"{latest} holds no random-generator state (older condgan): "
+            "the random streams restart from their seeds")
     return int(trainer.step.numpy())
 
 
@@ -126,7 +137,7 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
     checkpoint = trainer.checkpoint()
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR),
                                          max_to_keep=t.keep_checkpoints)
-    start = restore_latest(trainer, manager, checkpoint)
+    start = restore_latest(trainer, manager, log)
     if start:
         log(f"resumed from {manager.latest_checkpoint} at step {start}")
     writer = tf.summary.create_file_writer(model_dir)
@@ -204,7 +215,8 @@ def load_for_inference(model_dir: str, checkpoint_path: str | None = None):
     if path is None:
         raise CheckpointError(f"{model_dir} has no checkpoint yet in {CHECKPOINT_SUBDIR}/")
     try:
-        trainer.checkpoint().restore(path).assert_existing_objects_matched().expect_partial()
+        trainer.checkpoint(include_rng=False).restore(path).assert_existing_objects_matched(
+        ).expect_partial()
     except Exception as e:  # the reader raises OpError, IndexError, ValueError... on bad files
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"cannot restore checkpoint {path}: {first_line}") from e

@@ -52,20 +52,22 @@ class Trainer:
     def num_replicas(self) -> int:
         return self.strategy.num_replicas_in_sync
 
-    def checkpoint(self) -> tf.train.Checkpoint:
+    def checkpoint(self, include_rng: bool = True) -> tf.train.Checkpoint:
         """Everything a resume needs: step, all weights, both optimizers, the replay
-        buffer, and the states of the Keras seed generators (z, CondAugment noise, GP
-        weights, dropout, phase shuffle, replay draws) so that a resumed run continues
-        the random streams instead of replaying them from step 0.
+        buffer, and (include_rng) the states of the Keras seed generators (z,
+        CondAugment noise, GP weights, dropout, phase shuffle, replay draws) so that a
+        resumed run continues the random streams instead of replaying them from step 0.
         """
+        kwargs = {"rng_states": self.rng_states()} if include_rng else {}
+        return tf.train.Checkpoint(step=self.step, gan=self.gan,
+                                   g_optimizer=self.gan.g_optimizer,
+                                   d_optimizer=self.gan.d_optimizer, **kwargs)
+
+    def rng_states(self) -> list:
         # SeedGenerator is not trackable itself; its state variable is. Model order of
         # `variables` is deterministic for a given config (names are not: they carry
         # process-wide counters).
-        rng_states = [v for v in self.gan.variables if v.path.endswith("seed_generator_state")]
-        return tf.train.Checkpoint(step=self.step, gan=self.gan,
-                                   g_optimizer=self.gan.g_optimizer,
-                                   d_optimizer=self.gan.d_optimizer,
-                                   rng_states=rng_states)
+        return [v for v in self.gan.variables if v.path.endswith("seed_generator_state")]
 
     def distribute(self, dataset: tf.data.Dataset):
         """Splits a dataset of global batches across the strategy's replicas."""
