@@ -206,6 +206,7 @@ def table(args) -> str:
     runs_dir = os.path.join(p["results"], "runs")
     per_arm: dict[str, list[dict]] = {}
     reference = {}
+    num_classes = None
     for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
         path = os.path.join(runs_dir, name, RESULTS_JSON)
         if not os.path.isfile(path):
@@ -214,11 +215,15 @@ def table(args) -> str:
             res = json.load(f)
         per_arm.setdefault(res["run"]["arm"], []).append(res)
         reference = reference or _flat(res, "real")
+        num_classes = num_classes or len(res["dataset"]["classes"])
     summary = {}
     lines = [f"# Ablation on {spec['name']}", "",
              spec.get("description", ""), "",
              "Mean ± std over seeds (n = number of seeds). Reference row: the real test split "
-             "scored by the same classifier (ratios are 1 there by definition).", "",
+             "scored by the same classifier (ratios are 1 there by definition). Chance level of "
+             f"conditional accuracy: 1/{num_classes} = {1 / max(num_classes or 1, 1):.3f}. "
+             "z-diversity and d_self / real near 0 mean collapse (the same sound whatever z); "
+             "about 1 means as varied as the data.", "",
              "| arm | n | steps | " + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
              "|---|---|---|" + "---|" * len(TABLE_METRICS)]
     for arm in ARMS:
