@@ -266,6 +266,23 @@ def table(args) -> str:
     return text
 
 
+def update_readme(dataset: str, table_text: str) -> None:
+    """Puts a dataset's table (from `table`) into README.md under its marker line."""
+    readme = os.path.join(ROOT, "README.md")
+    with open(readme, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    marker = f"<!-- ablation-{dataset}:"
+    start = next((i for i, line in enumerate(lines) if line.startswith(marker)), None)
+    if start is None:
+        raise SystemExit(f"README.md has no line starting with {marker!r}")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
+    body = table_text.split("\n")[1:]  # without the title
+    base = f"experiments/results/{dataset}/"
+    body = [line.replace("](runs/", f"]({base}runs/") for line in body]
+    lines[start + 1:end] = body
+    _write_text(readme, "\n".join(lines))
+
+
 def _write_json(path: str, obj) -> None:
     _write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
@@ -301,6 +318,8 @@ def main(argv=None) -> int:
     parser.add_argument("--work_dir", default=os.path.join(ROOT, "work_data"),
                         help="data, classifiers and run directories (not committed)")
     parser.add_argument("--force", action="store_true", help="re-evaluate finished runs")
+    parser.add_argument("--readme", action="store_true",
+                        help="with `table`: also put the table into README.md")
     parser.add_argument("--train_only", action="store_true",
                         help="train (or resume) but do not evaluate; no classifier needed")
     args = parser.parse_args(argv)
@@ -325,7 +344,9 @@ def main(argv=None) -> int:
         if not args.train_only:
             table(args)
     else:
-        table(args)
+        text = table(args)
+        if args.readme:
+            update_readme(args.dataset, text)
     return 0
 
 
