@@ -40,3 +40,9 @@ def text_encoder_dir(tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("text_encoder") / "use_m3"
     build_text_encoder(str(out))
     return str(out)
+
+
+def pytest_collection_modifyitems(config, items):
+    # tf.test.TestCase inherits a deprecated `test_session` context manager that pytest
+    # collects and skips as "Not a test"; drop it so the summary counts only real tests.
+    items[:] = [item for item in items if item.name != "test_session"]
