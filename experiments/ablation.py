@@ -223,9 +223,11 @@ def table(args) -> str:
              "scored by the same classifier (ratios are 1 there by definition). Chance level of "
              f"conditional accuracy: 1/{num_classes} = {1 / max(num_classes or 1, 1):.3f}. "
              "z-diversity and d_self / real near 0 mean collapse (the same sound whatever z); "
-             "about 1 means as varied as the data.", "",
-             "| arm | n | steps | " + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
-             "|---|---|---|" + "---|" * len(TABLE_METRICS)]
+             "about 1 means as varied as the data. Train minutes are wall time on the 2-core "
+             "machine, which ran two or three jobs at once.", "",
+             "| arm | n | steps | train min | " + " | ".join(label for _, _, label in TABLE_METRICS)
+             + " |",
+             "|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
     for arm in ARMS:
         runs = per_arm.get(arm, [])
         if not runs:
@@ -246,16 +248,17 @@ def table(args) -> str:
                         "steps": steps, "metrics": stats,
                         "train_minutes": float(np.mean([r["run"]["train_seconds"] for r in runs]) / 60)}
         lines.append(f"| {arm} {ARM_NAMES[arm]} | {len(runs)} | {'/'.join(map(str, steps))} | "
-                     + " | ".join(cells) + " |")
+                     f"{summary[arm]['train_minutes']:.1f} | " + " | ".join(cells) + " |")
     ref_cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
-    lines.append("| real test split (reference) | | | " + " | ".join(ref_cells) + " |")
+    lines.append("| real test split (reference) | | | | " + " | ".join(ref_cells) + " |")
     lines += ["", "Grids (rows captions, columns z; the real reference beside them): "
               + ", ".join(f"[{arm}](runs/{arm}-seed{per_arm[arm][0]['run']['seed']}/)"
                           for arm in ARMS if arm in per_arm), "",
               "Reproduce:", "", "```bash",
               f"python -m experiments.ablation setup --dataset={spec['name']}",
-              f"python -m experiments.ablation all --dataset={spec['name']} --seeds=" 
-              + ",".join(str(s) for s in sorted({s for a in summary.values() for s in a['seeds']})),
+              f"python -m experiments.ablation all --dataset={spec['name']} --seeds="
+              + ",".join(str(s) for s in sorted({s for a in summary.values() for s in a['seeds']}))
+              + ("" if len(summary) == len(ARMS) else " --arms=" + ",".join(summary)),
               f"python -m experiments.ablation table --dataset={spec['name']}", "```", ""]
     text = "\n".join(lines)
     os.makedirs(p["results"], exist_ok=True)
