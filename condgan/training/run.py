@@ -35,12 +35,15 @@ def load_text_encoder(handle: str):
         raise UserError(str(e)) from e
 
 
-def caption_embeddings(config: Config, card: records.DatasetCard, model_dir: str) -> dict[str, np.ndarray]:
-    """caption -> embedding for every caption of the card, cached in model_dir.
+def cached_caption_embeddings(config: Config, card: records.DatasetCard,
+                              model_dir: str) -> dict[str, np.ndarray]:
+    """`condgan.data.caption_embeddings`, cached in model_dir.
 
     The cache is keyed by the encoder handle; a resumed run reuses it, so the
     encoder need not run again (and a changed encoder is noticed).
     """
+    from condgan import data
+
     path = os.path.join(model_dir, EMBEDDINGS_NAME)
     if os.path.exists(path):
         with np.load(path, allow_pickle=False) as z:
@@ -48,12 +51,12 @@ def caption_embeddings(config: Config, card: records.DatasetCard, model_dir: str
         if handle == config.data.text_encoder and set(card.captions) <= set(captions):
             return dict(zip(captions, matrix))
     encoder = load_text_encoder(config.data.text_encoder)
-    matrix = encoder.embed(list(card.captions))
+    embeddings = data.caption_embeddings(card, encoder.embed)  # checks a finite [N, E] result
     tmp = path + ".tmp.npz"
-    np.savez(tmp, captions=np.array(card.captions), embeddings=matrix,
+    np.savez(tmp, captions=np.array(list(embeddings)), embeddings=np.stack(list(embeddings.values())),
              text_encoder=np.array(config.data.text_encoder))
     os.replace(tmp, path)
-    return dict(zip(card.captions, matrix))
+    return embeddings
 
 
 def resolve(config: Config, card: records.DatasetCard, text_dim: int,
@@ -99,11 +102,11 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
     try:
         card = records.load_card(config.data.data_dir)
         os.makedirs(model_dir, exist_ok=True)
-        embeddings = caption_embeddings(config, card, model_dir)
+        embeddings = cached_caption_embeddings(config, card, model_dir)
         text_dim = len(next(iter(embeddings.values())))
         config = resolve(config, card, text_dim, length_given)
         loop.check_compatible(model_dir, config)
-    except (records.DatasetError, ConfigError, OSError) as e:
+    except (records.DatasetError, ConfigError, OSError, ValueError) as e:
         raise UserError(str(e)) from e
     import keras
 
