@@ -147,7 +147,8 @@ def run_one(args, arm: str, seed: int) -> dict | None:
 
     spec = dataset_spec(args.dataset)
     p = paths(args, spec)
-    name = f"{arm}-seed{seed}"
+    tag = getattr(args, "tag", None)
+    name = f"{arm}-seed{seed}" + (f"-{tag}" if tag else "")
     out_dir = os.path.join(p["results"], "runs", name)
     metrics_path = os.path.join(out_dir, RESULTS_JSON)
     if os.path.exists(metrics_path) and not args.force:
@@ -155,9 +156,14 @@ def run_one(args, arm: str, seed: int) -> dict | None:
         with open(metrics_path, encoding="utf-8") as f:
             return json.load(f)
     cfg = arm_config(spec, arm, seed, p["data"], text_encoder_path(), args.steps)
+    keep = getattr(args, "keep_checkpoints", None)
+    if keep is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, keep_checkpoints=keep))
+    max_minutes = getattr(args, "max_minutes", None)
     model_dir = os.path.join(p["runs"], name)
     t0 = time.time()
-    out = run.train_from_config(cfg, model_dir)
+    out = run.train_from_config(cfg, model_dir,
+                                max_seconds=None if max_minutes is None else max_minutes * 60)
     train_seconds = time.time() - t0
     # Wall time summed over every call that trained this run (a resumed run adds up).
     seconds_path = os.path.join(model_dir, "train_seconds.json")
@@ -175,9 +181,11 @@ def run_one(args, arm: str, seed: int) -> dict | None:
     results["run"] = {
         "dataset": spec["name"], "arm": arm, "arm_name": ARM_NAMES[arm], "seed": seed,
         "steps": out["step"], "train_seconds": round(train_seconds, 1),
-        "eval_seconds": round(time.time() - t1, 1), "config": cfg.to_dict(),
+        "eval_seconds": round(time.time() - t1, 1), "config": cfg.to_dict(), "tag": tag,
+        # A time-budgeted run is reproduced by its step count (the budget depends on the machine).
         "command": f"python -m experiments.ablation run --dataset={spec['name']} --arm={arm} "
-                   f"--seed={seed}" + (f" --steps={args.steps}" if args.steps else ""),
+                   f"--seed={seed}" + (f" --tag={tag}" if tag else "")
+                   + (f" --steps={out['step']}" if args.steps or max_minutes else ""),
     }
     write_report(results, out_dir)  # results.json (the done-marker) last of all
     flat = _flat(results)
@@ -205,6 +213,7 @@ def table(args) -> str:
     p = paths(args, spec)
     runs_dir = os.path.join(p["results"], "runs")
     per_arm: dict[str, list[dict]] = {}
+    tagged: list[dict] = []
     reference = {}
     num_classes = None
     for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
@@ -213,6 +222,9 @@ def table(args) -> str:
             continue
         with open(path, encoding="utf-8") as f:
             res = json.load(f)
+        if res["run"].get("tag"):
+            tagged.append(res)  # a run outside the ablation (another budget): listed on its own
+            continue
         per_arm.setdefault(res["run"]["arm"], []).append(res)
         reference = reference or _flat(res, "real")
         num_classes = num_classes or len(res["dataset"]["classes"])
@@ -260,13 +272,38 @@ def table(args) -> str:
               + ",".join(str(s) for s in sorted({s for a in summary.values() for s in a['seeds']}))
               + ("" if len(summary) == len(ARMS) else " --arms=" + ",".join(summary)),
               f"python -m experiments.ablation table --dataset={spec['name']}", "```", ""]
+    lines += _tagged_section(tagged, reference)
     text = "\n".join(lines)
     os.makedirs(p["results"], exist_ok=True)
     _write_text(os.path.join(p["results"], "results.md"), text)
     _write_json(os.path.join(p["results"], "results.json"),
-                {"dataset": spec["name"], "arms": summary, "reference": reference})
+                {"dataset": spec["name"], "arms": summary, "reference": reference,
+                 "tagged_runs": {r["run"]["arm"] + "-seed" + str(r["run"]["seed"]) + "-" + r["run"]["tag"]:
+                                 {"run": {k: v for k, v in r["run"].items() if k != "config"},
+                                  "metrics": _flat(r)} for r in tagged}})
     print(text)
     return text
+
+
+def _tagged_section(tagged: list[dict], reference: dict) -> list[str]:
+    """Markdown lines for the runs outside the ablation (e.g. a long run), one row each."""
+    if not tagged:
+        return []
+    lines = ["**Runs outside the ablation**", "",
+             "Single runs with their own budget (not averaged into the table above).", "",
+             "| run | steps | train min | " + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
+             "|---|---|---|" + "---|" * len(TABLE_METRICS)]
+    for r in tagged:
+        run = r["run"]
+        name = f"{run['arm']}-seed{run['seed']}-{run['tag']}"
+        flat = _flat(r)
+        cells = [f"{flat[k]:.3g}" if k in flat else "–" for k, _, _ in TABLE_METRICS]
+        lines.append(f"| [{name}](runs/{name}/) {ARM_NAMES[run['arm']]} | {run['steps']} | "
+                     f"{run['train_seconds'] / 60:.1f} | " + " | ".join(cells) + " |")
+    ref_cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
+    lines.append("| real test split (reference) | | | " + " | ".join(ref_cells) + " |")
+    lines += ["", "Reproduce:", "", "```bash"] + [r["run"]["command"] for r in tagged] + ["```", ""]
+    return lines
 
 
 def update_readme(dataset: str, table_text: str) -> None:
@@ -320,6 +357,13 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
     parser.add_argument("--work_dir", default=os.path.join(ROOT, "work_data"),
                         help="data, classifiers and run directories (not committed)")
+    parser.add_argument("--tag", default=None,
+                        help="with `run`: a name suffix for a run outside the ablation table "
+                             "(e.g. a long run); `table` lists tagged runs separately")
+    parser.add_argument("--max_minutes", type=float, default=None,
+                        help="with `run`: stop training (with a checkpoint) after this wall time")
+    parser.add_argument("--keep_checkpoints", type=int, default=None,
+                        help="with `run`: checkpoints to keep (e.g. to evaluate a learning curve)")
     parser.add_argument("--force", action="store_true", help="re-evaluate finished runs")
     parser.add_argument("--readme", action="store_true",
                         help="with `table`: also put the table into README.md")

@@ -39,3 +39,37 @@ def test_seed_and_steps_override():
 def test_unknown_dataset_is_named():
     with pytest.raises(SystemExit, match="unknown dataset 'nope'"):
         ablation.dataset_spec("nope")
+
+
+def _fake_result(arm, seed, acc, tag=None, steps=100):
+    metrics = {name: {"generated": acc, "real": 0.9, "ratio": acc / 0.9}
+               for name, _, _ in ablation.TABLE_METRICS}
+    return {"dataset": {"classes": [str(i) for i in range(10)]}, "metrics": metrics,
+            "run": {"arm": arm, "seed": seed, "tag": tag, "steps": steps, "train_seconds": 60.0,
+                    "command": f"python -m experiments.ablation run --arm={arm} --tag={tag}"}}
+
+
+def test_table_keeps_tagged_runs_out_of_the_arm_means(tmp_path, monkeypatch):
+    import argparse
+    import json
+
+    monkeypatch.setattr(ablation, "RESULTS", str(tmp_path))
+    runs = tmp_path / "fsdd" / "runs"
+    for name, res in {"D-seed0": _fake_result("D", 0, 0.2), "D-seed1": _fake_result("D", 1, 0.4),
+                      "D-seed0-long": _fake_result("D", 0, 0.8, tag="long", steps=9000)}.items():
+        (runs / name).mkdir(parents=True)
+        (runs / name / ablation.RESULTS_JSON).write_text(json.dumps(res))
+    args = argparse.Namespace(dataset="fsdd", work_dir=str(tmp_path / "work"))
+    text = ablation.table(args)
+    summary = json.loads((tmp_path / "fsdd" / "results.json").read_text())
+    # The arm's mean is over the two ablation seeds only, not the long run.
+    acc = summary["arms"]["D"]["metrics"]["conditional_accuracy"]
+    assert acc["n"] == 2 and acc["mean"] == pytest.approx(0.3)
+    assert summary["tagged_runs"]["D-seed0-long"]["metrics"]["conditional_accuracy"] == 0.8
+    assert summary["tagged_runs"]["D-seed0-long"]["run"]["steps"] == 9000
+    # ... and it has a row (and its reproduce command) of its own, without a markdown heading
+    # (README's table block ends at the next heading).
+    row = next(line for line in text.splitlines() if line.startswith("| [D-seed0-long]"))
+    assert "| 9000 |" in row and "| 0.8 |" in row
+    assert "--tag=long" in text
+    assert not any(line.startswith("#") for line in text.splitlines()[1:] if "Runs outside" in line)
