@@ -104,6 +104,7 @@ class TrainConfig:
     beta_1: float = 0.5
     beta_2: float = 0.9
     mode_seeking_weight: float = 0.0
+    mismatch_weight: float = 0.0
     steps: int = 1000
     seed: int = 0
     checkpoint_every: int = 200
@@ -121,6 +122,8 @@ class TrainConfig:
         for name in ("gp_weight", "mode_seeking_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.mismatch_weight < 1.0:
+            raise ConfigError(f"train.mismatch_weight must be in [0, 1), got {self.mismatch_weight}")
         for name in ("g_learning_rate", "d_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")
@@ -178,12 +181,10 @@ class Config:
         return cls.from_json(text, source=path)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes the JSON atomically (temp file + rename)."""
-        path = os.fspath(path)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.to_json() + "\n")
-        os.replace(tmp, path)
+        """Writes the JSON atomically (`condgan.fileio.atomic_write_text`)."""
+        from condgan import fileio  # pylint: disable=g-import-not-at-top
+
+        fileio.atomic_write_text(path, self.to_json() + "\n")
 
 
 def _section(cls, values: Any, name: str):

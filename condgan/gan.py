@@ -5,6 +5,7 @@ Data flow of one training step (DESIGN.md):
     text_emb -> conditioner (CondAugment or TextProjection, with dropout) -> c
     (text_emb, c) -> EmbeddingReplay -> (text_emb', c')      [G step only]
     G(z, c') -> fake;  D(fake, text_emb') and D(real, text_emb) -> logits
+    [with train.mismatch_weight > 0: D(real, text_emb rolled by one) -> "wrong" logits]
 
 `CondGAN.gan_step` is the one step implementation. Two front ends use it:
 `CondGAN.train_step` (so `model.fit(dataset)` works for quick experiments) and
@@ -29,6 +30,23 @@ from condgan.config import LOSSES, ModelConfig
 from condgan.embedding_replay import EmbeddingReplay
 
 METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake")
+
+
+def mismatched_captions(text_embedding: tf.Tensor) -> tf.Tensor:
+    """Pairs each clip of a batch with another clip's caption: the batch rolled by one.
+
+    As in StackGAN's `wrong` pairs. The caption of clip i becomes that of clip
+    i - 1, which for a shuffled batch of a K-class dataset is a caption of the
+    same class with probability about 1/K (those pairs teach D nothing useful
+    but do little harm). A batch of one is paired with itself.
+
+    Args:
+      text_embedding: float32[B, text_dim].
+
+    Returns:
+      float32[B, text_dim].
+    """
+    return tf.roll(text_embedding, shift=1, axis=0)
 
 
 class CondGAN(keras.Model):
@@ -68,7 +86,8 @@ class CondGAN(keras.Model):
 
     # --- configuration -------------------------------------------------------------
     def compile(self, g_optimizer, d_optimizer, loss: str = "wgan_gp", gp_weight: float = 10.0,
-                n_critic: int = 5, mode_seeking_weight: float = 0.0, **kwargs):
+                n_critic: int = 5, mode_seeking_weight: float = 0.0, mismatch_weight: float = 0.0,
+                **kwargs):
         """Sets the optimizers and the objective.
 
         Args:
@@ -78,6 +97,9 @@ class CondGAN(keras.Model):
           gp_weight: lambda of the WGAN-GP gradient penalty (used with "wgan_gp" only).
           n_critic: discriminator updates per generator update (WaveGAN: 5).
           mode_seeking_weight: weight of the MSGAN regulariser in the G loss; 0 turns it off.
+          mismatch_weight: share w in [0, 1) of the discriminator's negative term
+            given to real clips paired with another clip's caption (matching-aware
+            D of GAN-INT-CLS / StackGAN, which use 0.5); 0 turns it off.
         """
         super().compile(**kwargs)
         if loss not in LOSSES:
@@ -93,6 +115,9 @@ class CondGAN(keras.Model):
         self.gp_weight = float(gp_weight)
         self.n_critic = int(n_critic)
         self.mode_seeking_weight = float(mode_seeking_weight)
+        if not 0.0 <= mismatch_weight < 1.0:
+            raise ValueError(f"mismatch_weight must be in [0, 1), got {mismatch_weight}")
+        self.mismatch_weight = float(mismatch_weight)
 
     @property
     def metrics(self):
@@ -152,7 +177,12 @@ class CondGAN(keras.Model):
         with tf.GradientTape() as tape:
             real_logits = self.discriminator([audio, text_embedding], training=True)
             fake_logits = self.discriminator([fake, text_embedding], training=True)
-            d_loss = losses.discriminator_loss(self.loss_kind, real_logits, fake_logits)
+            mismatch_logits = None
+            if self.mismatch_weight > 0:
+                mismatch_logits = self.discriminator(
+                    [audio, mismatched_captions(text_embedding)], training=True)
+            d_loss = losses.discriminator_loss(self.loss_kind, real_logits, fake_logits,
+                                               mismatch_logits, self.mismatch_weight)
             gp = tf.constant(0.0)
             if self.loss_kind == "wgan_gp" and self.gp_weight > 0:
                 alpha = losses.sample_alpha(batch_size, self.seed_generator)

@@ -62,7 +62,8 @@ def _logits(logits, name: str) -> tf.Tensor:
     return tf.cast(logits, tf.float32)
 
 
-def discriminator_loss(kind: str, real_logits, fake_logits) -> tf.Tensor:
+def discriminator_loss(kind: str, real_logits, fake_logits, mismatch_logits=None,
+                       mismatch_weight: float = 0.0) -> tf.Tensor:
     """The discriminator (critic) loss, averaged over the batch.
 
     - "wgan_gp": mean(D(fake)) - mean(D(real)) (add the gradient penalty
@@ -71,26 +72,53 @@ def discriminator_loss(kind: str, real_logits, fake_logits) -> tf.Tensor:
     - "non_saturating": mean(softplus(-D(real))) + mean(softplus(D(fake))),
       i.e. binary cross-entropy with labels real = 1, fake = 0.
 
+    Matching-aware discriminator (GAN-INT-CLS, Reed et al. 2016; StackGAN):
+    with `mismatch_logits` (critic scores of REAL clips paired with captions of
+    other clips) and weight w > 0, the negative term becomes
+    (1 - w) * term(fake) + w * term(mismatch), so D must also reject real audio
+    under the wrong caption, which is what makes it check the caption at all.
+    StackGAN uses w = 0.5. With w = 0 the loss is the plain one above.
+
     Args:
       kind: one of `LOSSES`.
       real_logits: float[batch, 1] or float[batch], critic scores of real clips.
       fake_logits: float[batch, 1] or float[batch], critic scores of generated clips.
+      mismatch_logits: optional float[batch', 1] or float[batch'], critic scores
+        of real clips with mismatched captions; required when mismatch_weight > 0.
+      mismatch_weight: w in [0, 1).
 
     Returns:
       float32 scalar to minimise with respect to the discriminator's weights.
 
     Raises:
-      ValueError: `kind` is not in `LOSSES`, or the logits are not one score
-        per example.
+      ValueError: `kind` is not in `LOSSES`, the logits are not one score
+        per example, or mismatch_weight is outside [0, 1) or has no logits.
     """
     _check_kind(kind)
     real = _logits(real_logits, "real_logits")
     fake = _logits(fake_logits, "fake_logits")
+    if isinstance(mismatch_weight, numbers.Number) and not 0.0 <= mismatch_weight < 1.0:
+        raise ValueError(f"mismatch_weight must be in [0, 1), got {mismatch_weight}")
+    negative = _negative_term(kind, fake)
+    if mismatch_weight:
+        if mismatch_logits is None:
+            raise ValueError(f"mismatch_weight={mismatch_weight} needs mismatch_logits")
+        mismatch = _negative_term(kind, _logits(mismatch_logits, "mismatch_logits"))
+        negative = (1.0 - mismatch_weight) * negative + mismatch_weight * mismatch
     if kind == "wgan_gp":
-        return tf.reduce_mean(fake) - tf.reduce_mean(real)
+        return negative - tf.reduce_mean(real)
     if kind == "hinge":
-        return tf.reduce_mean(tf.nn.relu(1.0 - real)) + tf.reduce_mean(tf.nn.relu(1.0 + fake))
-    return tf.reduce_mean(tf.math.softplus(-real)) + tf.reduce_mean(tf.math.softplus(fake))
+        return tf.reduce_mean(tf.nn.relu(1.0 - real)) + negative
+    return tf.reduce_mean(tf.math.softplus(-real)) + negative
+
+
+def _negative_term(kind: str, logits: tf.Tensor) -> tf.Tensor:
+    """The discriminator's loss term for examples it should score as fake."""
+    if kind == "wgan_gp":
+        return tf.reduce_mean(logits)
+    if kind == "hinge":
+        return tf.reduce_mean(tf.nn.relu(1.0 + logits))
+    return tf.reduce_mean(tf.math.softplus(logits))
 
 
 def generator_loss(kind: str, fake_logits) -> tf.Tensor:

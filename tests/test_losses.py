@@ -45,6 +45,32 @@ class AdversarialLossTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(losses.generator_loss(kind, fake),
                             _np_g_loss(kind, fake.astype(np.float64)), rtol=1e-5, atol=1e-6)
 
+    @parameterized.product(kind=config.LOSSES, weight=[0.25, 0.5])
+    def test_matching_aware_loss_matches_numpy(self, kind, weight):
+        rng = np.random.default_rng(2)
+        real, fake, wrong = (rng.normal(size=(16, 1)) * 3 for _ in range(3))
+        # The negative term of the plain loss, evaluated on fake and on mismatched logits.
+        neg_fake = _np_d_loss(kind, np.full(1, np.inf if kind != "wgan_gp" else 0.0), fake)
+        neg_wrong = _np_d_loss(kind, np.full(1, np.inf if kind != "wgan_gp" else 0.0), wrong)
+        pos = _np_d_loss(kind, real, np.full(1, -np.inf if kind != "wgan_gp" else 0.0))
+        expected = pos + (1 - weight) * neg_fake + weight * neg_wrong
+        got = losses.discriminator_loss(kind, real.astype(np.float32), fake.astype(np.float32),
+                                        wrong.astype(np.float32), mismatch_weight=weight)
+        self.assertAllClose(got, expected, rtol=1e-5, atol=1e-6)
+        # Weight 0 ignores the mismatched logits: the plain loss.
+        self.assertAllClose(
+            losses.discriminator_loss(kind, real, fake, wrong * 100, mismatch_weight=0.0),
+            _np_d_loss(kind, real, fake), rtol=1e-5, atol=1e-6)
+
+    def test_matching_aware_loss_bad_arguments(self):
+        real = np.zeros((4, 1), np.float32)
+        with self.assertRaisesRegex(ValueError, r"mismatch_weight must be in \[0, 1\), got 1.0"):
+            losses.discriminator_loss("hinge", real, real, real, mismatch_weight=1.0)
+        with self.assertRaisesRegex(ValueError, "needs mismatch_logits"):
+            losses.discriminator_loss("hinge", real, real, None, mismatch_weight=0.5)
+        with self.assertRaisesRegex(ValueError, "mismatch_logits must be logits"):
+            losses.discriminator_loss("hinge", real, real, np.zeros((4, 3)), mismatch_weight=0.5)
+
     @parameterized.parameters(*config.LOSSES)
     def test_rank1_logits_and_float16(self, kind):
         rng = np.random.default_rng(1)

@@ -58,6 +58,8 @@ HELP = {
     "train.beta_1": "Adam beta_1.",
     "train.beta_2": "Adam beta_2.",
     "train.mode_seeking_weight": "Weight of the mode-seeking (MSGAN) regulariser; 0 disables.",
+    "train.mismatch_weight": "Share in [0, 1) of D's negative term for real clips paired with "
+                             "another clip's caption (matching-aware D, StackGAN: 0.5); 0 disables.",
     "train.steps": "Total generator steps of the run (a resumed run continues to this).",
     "train.seed": "Seed of weights, z, noise and data order.",
     "train.checkpoint_every": "Save a checkpoint every N steps.",
