@@ -89,6 +89,24 @@ def arm_config(spec: dict, arm: str, seed: int, data_dir: str, text_encoder: str
     return Config.from_dict(d)
 
 
+def apply_overrides(cfg, overrides: list[str]):
+    """Returns cfg with "section.field=value" overrides (value parsed as JSON, else a string)."""
+    from condgan.config import Config
+
+    d = cfg.to_dict()
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, field = key.partition(".")
+        if not sep or not dot or section not in d or field not in d[section]:
+            raise SystemExit(f"--set {item!r}: expected section.field=value with a field of "
+                             f"{sorted(d)} (e.g. train.mismatch_weight=0.5)")
+        try:
+            d[section][field] = json.loads(raw)
+        except json.JSONDecodeError:
+            d[section][field] = raw
+    return Config.from_dict(d)
+
+
 def paths(args, spec):
     work = os.path.abspath(args.work_dir)
     return {
@@ -159,6 +177,7 @@ def run_one(args, arm: str, seed: int) -> dict | None:
     keep = getattr(args, "keep_checkpoints", None)
     if keep is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, keep_checkpoints=keep))
+    cfg = apply_overrides(cfg, getattr(args, "set", None) or [])
     max_minutes = getattr(args, "max_minutes", None)
     model_dir = os.path.join(p["runs"], name)
     t0 = time.time()
@@ -185,6 +204,7 @@ def run_one(args, arm: str, seed: int) -> dict | None:
         # A time-budgeted run is reproduced by its step count (the budget depends on the machine).
         "command": f"python -m experiments.ablation run --dataset={spec['name']} --arm={arm} "
                    f"--seed={seed}" + (f" --tag={tag}" if tag else "")
+                   + "".join(f" --set={item}" for item in getattr(args, "set", None) or [])
                    + (f" --steps={out['step']}" if args.steps or max_minutes else ""),
     }
     write_report(results, out_dir)  # results.json (the done-marker) last of all
@@ -364,6 +384,9 @@ def main(argv=None) -> int:
                         help="with `run`: stop training (with a checkpoint) after this wall time")
     parser.add_argument("--keep_checkpoints", type=int, default=None,
                         help="with `run`: checkpoints to keep (e.g. to evaluate a learning curve)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="with `run --tag`: override a config field of the arm (repeatable), "
+                             "e.g. --set=train.mismatch_weight=0.5")
     parser.add_argument("--force", action="store_true", help="re-evaluate finished runs")
     parser.add_argument("--readme", action="store_true",
                         help="with `table`: also put the table into README.md")
@@ -375,6 +398,8 @@ def main(argv=None) -> int:
     elif args.command == "run":
         if args.arm is None:
             parser.error("run needs --arm")
+        if args.set and not args.tag:
+            parser.error("--set changes the arm: give the run a --tag (it is kept out of the table)")
         setup(args)
         run_one(args, args.arm, args.seed)
     elif args.command == "all":

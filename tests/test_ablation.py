@@ -73,3 +73,21 @@ def test_table_keeps_tagged_runs_out_of_the_arm_means(tmp_path, monkeypatch):
     assert "| 9000 |" in row and "| 0.8 |" in row
     assert "--tag=long" in text
     assert not any(line.startswith("#") for line in text.splitlines()[1:] if "Runs outside" in line)
+
+
+def test_overrides_change_only_the_named_field():
+    spec = ablation.dataset_spec("fsdd")
+    base = ablation.arm_config(spec, "D", 0, "/d", "/e", None)
+    cfg = ablation.apply_overrides(base, ["train.mismatch_weight=0.5", "model.replay=false"])
+    assert cfg.train.mismatch_weight == 0.5 and cfg.model.replay is False
+    assert cfg.model.cond_dim == base.model.cond_dim and cfg.train.steps == base.train.steps
+    with pytest.raises(SystemExit, match="--set 'train.nope=1': expected section.field=value"):
+        ablation.apply_overrides(base, ["train.nope=1"])
+    with pytest.raises(Exception, match=r"mismatch_weight must be in \[0, 1\)"):
+        ablation.apply_overrides(base, ["train.mismatch_weight=2"])
+
+
+def test_set_without_tag_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        ablation.main(["run", "--arm=D", "--set=train.mismatch_weight=0.5"])
+    assert "give the run a --tag" in capsys.readouterr().err
