@@ -21,16 +21,38 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 
 import tensorflow as tf
+
+from condgan import fileio
 
 EXPORT_INFO = "condgan_export.json"
 
 
-class _GeneratorModule(tf.Module):
+class GeneratorModule(tf.Module):
+    """The inference generator with its text encoder, as the SavedModel exports it.
+
+    Its two `tf.function`s are the signatures in the module docstring; the
+    generate CLI also calls them directly on a restored run, without exporting.
+
+    Attributes:
+      generate: tf.function(captions: string[N], seed: int64[]) ->
+        {"audio": float32[N, length], "sample_rate": int32[]}; raises
+        InvalidArgumentError on an empty or whitespace-only caption.
+      generate_from_embedding: tf.function(embeddings: float32[N, text_dim],
+        seed: int64[]) -> {"audio": float32[N, length], "sample_rate": int32[]}.
+    """
+
     def __init__(self, gan, text_encoder, sample_rate: int):
+        """Wraps a trained GAN.
+
+        Args:
+          gan: a CondGAN with trained weights (its conditioner, generator and
+            model_config are used; the discriminator is not).
+          text_encoder: callable string[N] -> float32[N, text_dim], e.g.
+            `load_encoder_fn(handle)`; tracked, so it is saved with the module.
+          sample_rate: Hz of the generated audio, returned with it.
+        """
         super().__init__(name="condgan_generator")
         self.conditioner = gan.conditioner
         self.generator = gan.generator
@@ -66,8 +88,19 @@ class _GeneratorModule(tf.Module):
         return self._generate_from_embedding(embeddings, seed)
 
 
-def _load_encoder(handle: str):
-    """The text encoder SavedModel as a callable string[N] -> float32[N, E]."""
+def load_encoder_fn(handle: str):
+    """Loads the text encoder SavedModel as a callable for `GeneratorModule`.
+
+    Args:
+      handle: local SavedModel directory or TF-Hub handle of the encoder.
+
+    Returns:
+      The loaded object if it is callable, else its "serving_default"
+      signature: either maps captions string[N] to float32[N, text_dim].
+
+    Raises:
+      FileNotFoundError, ValueError: see `condgan.text.load_encoder_module`.
+    """
     from condgan.text import load_encoder_module
 
     loaded = load_encoder_module(handle)
@@ -84,8 +117,10 @@ def export_generator(gan, text_encoder: str, sample_rate: int, output_dir: str,
       gan: a CondGAN with trained weights.
       text_encoder: local path or TF-Hub handle of the encoder used in training.
       sample_rate: Hz of the generated audio.
-      output_dir: target directory; written via a temp dir beside it and a rename,
-        so a failed export never leaves a half-written SavedModel there.
+      output_dir: target directory; written via a temp dir beside it and a rename
+        (`condgan.fileio.atomic_directory`), so a failed export never leaves a
+        half-written SavedModel there and an old export stays until the new
+        one is in place.
       config_dict: the run's config, stored in assets/condgan_export.json.
       overwrite: replace an existing output_dir.
 
@@ -94,16 +129,13 @@ def export_generator(gan, text_encoder: str, sample_rate: int, output_dir: str,
 
     Raises:
       FileExistsError: output_dir exists and overwrite is False.
+      NotADirectoryError: output_dir exists and is a file or symbolic link.
     """
     output_dir = os.path.abspath(output_dir)
     if os.path.exists(output_dir) and not overwrite:
         raise FileExistsError(f"{output_dir} exists; pass overwrite=True (--overwrite) to replace it")
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    encoder = _load_encoder(text_encoder)
-    module = _GeneratorModule(gan, encoder, sample_rate)
-    tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
-    try:
+    module = GeneratorModule(gan, load_encoder_fn(text_encoder), sample_rate)
+    with fileio.atomic_directory(output_dir, prefix=".export-") as tmp:
         tf.saved_model.save(module, tmp, signatures={
             "serving_default": module.generate,
             "generate_from_embedding": module.generate_from_embedding})
@@ -125,10 +157,4 @@ def export_generator(gan, text_encoder: str, sample_rate: int, output_dir: str,
         with open(os.path.join(tmp, "assets", EXPORT_INFO), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2, sort_keys=True)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a SavedModel is meant to be shared
-        if os.path.exists(output_dir):
-            shutil.rmtree(output_dir)
-        os.replace(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return output_dir

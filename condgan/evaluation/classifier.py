@@ -34,8 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from typing import Any, Callable
 
@@ -44,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 import condgan
-from condgan import records
+from condgan import fileio, records
 from condgan.data import load_split_arrays
 from condgan.evaluation import features as features_lib
 
@@ -294,18 +292,11 @@ class Classifier:
             if not os.path.isfile(os.path.join(path, METADATA_FILE)):
                 raise FileExistsError(f"{path} exists and is not a condgan classifier; "
                                       "refusing to replace it")
-        parent = os.path.dirname(path)
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".classifier-", dir=parent)
-        try:
+        with fileio.atomic_directory(path, prefix=".classifier-") as tmp:
             self._model.save(os.path.join(tmp, MODEL_FILE))
             with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
                 json.dump(self.metadata, f, indent=2, sort_keys=True, ensure_ascii=False)
                 f.write("\n")
-            _replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         self.path = path
         return path
 
@@ -675,24 +666,6 @@ def _bin_stats(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndar
     mean = total / count
     variance = np.maximum(total_sq / count - np.square(mean), _MIN_STD ** 2)
     return mean, variance
-
-
-def _replace_dir(new: str, target: str) -> None:
-    """Renames directory `new` to `target`, replacing a directory there."""
-    if not os.path.exists(target):
-        os.replace(new, target)
-        return
-    # rename(2) cannot replace a non-empty directory: move the old one aside
-    # first, so `target` is always either the old or the new complete classifier.
-    aside = tempfile.mkdtemp(prefix=".classifier-old-", dir=os.path.dirname(target))
-    os.rmdir(aside)
-    os.replace(target, aside)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(aside, target)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _check_int(name: str, value: Any) -> None:

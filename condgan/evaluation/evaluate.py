@@ -41,7 +41,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from condgan import records
+from condgan import fileio, records
 from condgan.data import load_split_arrays
 from condgan.evaluation import metrics
 from condgan.evaluation.classifier import (Classifier, check_labelled, check_split_labels)
@@ -356,10 +356,11 @@ def write_report(results: dict[str, Any], out_dir: str | os.PathLike) -> dict[st
             path, grid["clips"], rate, grid["row_labels"], grid["col_labels"])
         paths[f"{name}_grid"] = path
     paths["json"] = os.path.join(out_dir, RESULTS_JSON)
-    _write_text(paths["json"], json.dumps(results_for_json(results), indent=2, sort_keys=False,
-                                          ensure_ascii=False, allow_nan=False) + "\n")
+    fileio.atomic_write_text(paths["json"], json.dumps(
+        results_for_json(results), indent=2, sort_keys=False, ensure_ascii=False,
+        allow_nan=False) + "\n")
     paths["markdown"] = os.path.join(out_dir, RESULTS_MD)
-    _write_text(paths["markdown"], markdown_report(results))
+    fileio.atomic_write_text(paths["markdown"], markdown_report(results))
     return paths
 
 
@@ -555,9 +556,3 @@ def _plain(x):
         return x.item()
     return x
 
-
-def _write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -22,6 +22,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from condgan import fileio
+
 REFERENCE_RATE = 16000
 REFERENCE_FRAME_LENGTH = 2048
 REFERENCE_HOP_LENGTH = 128
@@ -178,10 +180,10 @@ def save_spectrogram_grid(path: str | os.PathLike, clips, sample_rate: int,
     uint8[rows * (128 + p) + p, cols * (frames + p) + p] with p = GRID_PADDING.
     No text is drawn (no font renderer without extra dependencies); the labels go
     to a sidecar text file `<path without .png>.labels.txt`. Both files are
-    written atomically (temporary file, then rename), through `tf.io.gfile`.
+    written atomically (`condgan.fileio`; local paths only).
 
     Args:
-      path: output .png path; its directory must exist.
+      path: output .png path (its directory is created if needed).
       clips: float32[rows, cols, length] waveforms.
       sample_rate: Hz of `clips`.
       row_labels: `rows` strings, top to bottom (e.g. the captions).
@@ -221,7 +223,7 @@ def save_spectrogram_grid(path: str | os.PathLike, clips, sample_rate: int,
         grid[top:top + height, left:left + width] = image
 
     png = tf.io.encode_png(grid[:, :, np.newaxis]).numpy()
-    _write_atomic(path, png)
+    fileio.atomic_write_bytes(path, png)
     stem = path[:-4] if path.lower().endswith(".png") else path
     labels_path = stem + ".labels.txt"
     lines = [f"{os.path.basename(path)}: log-mel spectrograms, {sample_rate} Hz, "
@@ -231,15 +233,8 @@ def save_spectrogram_grid(path: str | os.PathLike, clips, sample_rate: int,
     lines += [f"  {i}: {label}" for i, label in enumerate(row_labels)]
     lines += ["", "columns (left to right):"]
     lines += [f"  {j}: {label}" for j, label in enumerate(col_labels)]
-    _write_atomic(labels_path, ("\n".join(lines) + "\n").encode("utf-8"))
+    fileio.atomic_write_text(labels_path, "\n".join(lines) + "\n")
     return labels_path
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "wb") as f:
-        f.write(data)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def _check_rate(sample_rate) -> None:

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from condgan import fileio
+
 
 def export_run(model_dir: str, output_dir: str, text_encoder: str | None = None,
                checkpoint: str | None = None, overwrite: bool = False) -> str:
@@ -78,15 +80,15 @@ def load_generator(model: str):
         loaded = tf.saved_model.load(model)
         fn = loaded.signatures["serving_default"]
     else:
-        from condgan.export import _GeneratorModule, _load_encoder
+        from condgan.export import GeneratorModule, load_encoder_fn
         from condgan.training.loop import CheckpointError, load_for_inference
 
         try:
             config, gan, _ = load_for_inference(model)
         except CheckpointError as e:
             raise GenerateError(str(e)) from e
-        module = _GeneratorModule(gan, _load_encoder(config.data.text_encoder),
-                                  config.model.sample_rate)
+        module = GeneratorModule(gan, load_encoder_fn(config.data.text_encoder),
+                                 config.model.sample_rate)
         fn = module.generate
 
     def generate(captions, seed):
@@ -117,9 +119,7 @@ def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
     import tensorflow as tf
 
     data = tf.audio.encode_wav(np.clip(audio, -1, 1).astype(np.float32)[:, None], sample_rate)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    tf.io.write_file(tmp, data)
-    os.replace(tmp, path)
+    fileio.atomic_write_bytes(path, data.numpy())
 
 
 def write_outputs(clips: np.ndarray, sample_rate: int, captions: Sequence[str],

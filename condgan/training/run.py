@@ -11,7 +11,7 @@ import signal
 import numpy as np
 import tensorflow as tf
 
-from condgan import records
+from condgan import fileio, records
 from condgan.config import SUPPORTED_LENGTHS, Config, ConfigError
 from condgan.training import loop
 from condgan.training.trainer import Trainer, build_gan
@@ -52,10 +52,10 @@ def cached_caption_embeddings(config: Config, card: records.DatasetCard,
             return dict(zip(captions, matrix))
     encoder = load_text_encoder(config.data.text_encoder)
     embeddings = data.caption_embeddings(card, encoder.embed)  # checks a finite [N, E] result
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, captions=np.array(list(embeddings)), embeddings=np.stack(list(embeddings.values())),
-             text_encoder=np.array(config.data.text_encoder))
-    os.replace(tmp, path)
+    with fileio.atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, captions=np.array(list(embeddings)),
+                 embeddings=np.stack(list(embeddings.values())),
+                 text_encoder=np.array(config.data.text_encoder))
     return embeddings
 
 
