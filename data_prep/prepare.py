@@ -32,8 +32,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import os
-import secrets
-import shutil
 import sys
 import time
 from typing import Callable, TextIO
@@ -44,6 +42,7 @@ from absl import flags
 from absl import logging
 
 from condgan import audio as audio_lib
+from condgan import fileio
 from condgan import records
 from condgan.config import SUPPORTED_LENGTHS
 from data_prep import importers
@@ -356,44 +355,17 @@ def _write_card(directory: str, card: records.DatasetCard) -> None:
 
 
 def write_atomically(output_dir: str, write: Callable[[str], None]) -> None:
-    """Runs `write(tmp)` on a fresh hidden directory beside `output_dir`, then renames it.
+    """Runs `write(tmp)` on a fresh hidden directory beside `output_dir`, then swaps it in.
 
     An existing `output_dir` (the caller has checked it may go) is moved aside
     and deleted only after the new one is in place. If `write` fails or is
-    interrupted, the temporary directory is removed and `output_dir` is as before.
+    interrupted, the temporary directory is removed and `output_dir` is as before
+    (`condgan.fileio.atomic_directory`).
     """
     output_dir = os.path.abspath(output_dir)
-    parent, name = os.path.split(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    # os.mkdir (not tempfile.mkdtemp, which makes it 0700) so the result gets
-    # the usual permissions.
-    tmp = os.path.join(parent, f".{name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
-    os.mkdir(tmp)
-    try:
+    prefix = f".{os.path.basename(output_dir)}.partial-"  # names what a leftover is
+    with fileio.atomic_directory(output_dir, prefix=prefix, mode=0o777) as tmp:
         write(tmp)
-        _replace(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _replace(new: str, target: str) -> None:
-    if not os.path.exists(target):
-        os.rename(new, target)
-        return
-    if not os.listdir(target):
-        os.rmdir(target)
-        os.rename(new, target)
-        return
-    parent, name = os.path.split(target)
-    old = os.path.join(parent, f".{name}.old-{os.getpid()}-{secrets.token_hex(4)}")
-    os.rename(target, old)
-    try:
-        os.rename(new, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 class _Progress:

@@ -14,6 +14,7 @@ results that are committed under experiments/results/<dataset>/):
   python -m experiments.ablation run --dataset=synth --arm=D --seed=0
   python -m experiments.ablation all --dataset=synth --seeds=0,1,2   # every arm x seed
   python -m experiments.ablation table --dataset=synth           # results.md/json
+  python -m experiments.ablation curve --dataset=fsdd --arm=D --tag=long   # metrics vs steps
 
 A finished run (results.json present) is skipped by `run`/`all`, and an
 interrupted one resumes from its checkpoint, so `all` can be restarted.
@@ -214,6 +215,65 @@ def run_one(args, arm: str, seed: int) -> dict | None:
     return results_for_json(results)
 
 
+def curve_steps(steps, every: int) -> list[int]:
+    """The checkpoint steps a curve evaluates: multiples of `every`, and the last one."""
+    if every < 1:
+        raise SystemExit(f"--every must be >= 1, got {every}")
+    steps = sorted(steps)
+    return [s for s in steps if s % every == 0 or s == steps[-1]]
+
+
+def curve(args) -> list[dict]:
+    """Evaluates the kept checkpoints of one run, every `--every` steps: metrics against steps.
+
+    Writes curve.json and curve.md beside the run's report (the committed results).
+    """
+    import tensorflow as tf
+
+    from condgan.evaluation.classifier import Classifier
+    from condgan.evaluation.evaluate import evaluate
+    from condgan.training.inference import load_generator
+    from condgan.training.loop import CHECKPOINT_SUBDIR
+
+    spec = dataset_spec(args.dataset)
+    p = paths(args, spec)
+    name = f"{args.arm}-seed{args.seed}" + (f"-{args.tag}" if args.tag else "")
+    model_dir = os.path.join(p["runs"], name)
+    state = tf.train.get_checkpoint_state(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    if state is None:
+        raise SystemExit(f"{model_dir} has no checkpoints")
+    by_step = {int(path.rsplit("-", 1)[1]): path for path in state.all_model_checkpoint_paths}
+    chosen = curve_steps(by_step, args.every)
+    classifier = Classifier.load(p["classifier"])
+    settings = dict(spec.get("evaluate", {}), num_clips=args.num_clips)
+    points = []
+    for step in chosen:
+        res = evaluate(load_generator(model_dir, checkpoint=by_step[step]), p["data"], classifier,
+                       seed=1000 + args.seed, model_name=f"{name} step {step}", **settings)
+        points.append({"step": step, **_flat(res)})
+        print(f"step {step}: " + ", ".join(f"{k}={v:.3g}" for k, v in points[-1].items()
+                                          if k != "step"), flush=True)
+    reference = _flat(res, "real")
+    out_dir = os.path.join(p["results"], "runs", name)
+    command = (f"python -m experiments.ablation curve --dataset={spec['name']} --arm={args.arm} "
+               f"--seed={args.seed}" + (f" --tag={args.tag}" if args.tag else "")
+               + f" --every={args.every} --num_clips={args.num_clips}")
+    _write_json(os.path.join(out_dir, "curve.json"),
+                {"run": name, "settings": settings, "points": points, "reference": reference,
+                 "command": command})
+    lines = [f"# {name}: metrics against training steps", "",
+             f"{args.num_clips} generated clips per checkpoint (the final report uses "
+             f"{spec.get('evaluate', {}).get('num_clips', 1000)}), same seeds at every step.", "",
+             "| step | " + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
+             "|---|" + "---|" * len(TABLE_METRICS)]
+    for point in points + [dict(reference, step="real test split")]:
+        lines.append(f"| {point['step']} | " + " | ".join(
+            f"{point[k]:.3g}" if k in point else "–" for k, _, _ in TABLE_METRICS) + " |")
+    lines += ["", "Reproduce:", "", "```bash", command, "```", ""]
+    _write_text(os.path.join(out_dir, "curve.md"), "\n".join(lines))
+    return points
+
+
 def _flat(results: dict, field: str | None = None) -> dict:
     """The headline numbers of one evaluation: {metric: value} (field None = the table's)."""
     flat = {}
@@ -358,17 +418,15 @@ def _jsonable(x):
 
 
 def _write_text(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from condgan.fileio import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["setup", "run", "all", "table"])
+    parser.add_argument("command", choices=["setup", "run", "all", "table", "curve"])
     parser.add_argument("--dataset", default="synth", help="a name in experiments/configs/")
     parser.add_argument("--arm", choices=ARMS, help="arm for `run`")
     parser.add_argument("--seed", type=int, default=0, help="seed for `run`")
@@ -387,6 +445,10 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="with `run --tag`: override a config field of the arm (repeatable), "
                              "e.g. --set=train.mismatch_weight=0.5")
+    parser.add_argument("--every", type=int, default=5000,
+                        help="with `curve`: evaluate the kept checkpoints at multiples of this step")
+    parser.add_argument("--num_clips", type=int, default=500,
+                        help="with `curve`: generated clips per checkpoint")
     parser.add_argument("--force", action="store_true", help="re-evaluate finished runs")
     parser.add_argument("--readme", action="store_true",
                         help="with `table`: also put the table into README.md")
@@ -415,6 +477,10 @@ def main(argv=None) -> int:
                 run_one(args, arm, seed)
         if not args.train_only:
             table(args)
+    elif args.command == "curve":
+        if args.arm is None:
+            parser.error("curve needs --arm")
+        curve(args)
     else:
         text = table(args)
         if args.readme:

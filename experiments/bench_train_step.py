@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from condgan.config import Config
+from condgan.fileio import atomic_write_text
 from condgan.training.trainer import Trainer, build_gan
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "bench",
@@ -65,12 +66,7 @@ def main(argv=None) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "tensorflow": tf.__version__, "load_average": os.getloadavg()},
     }
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    tmp = RESULTS + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, RESULTS)
+    atomic_write_text(RESULTS, json.dumps(record, indent=2) + "\n")
     print(f"wrote {RESULTS}")
     return 0
 

@@ -91,3 +91,10 @@ def test_set_without_tag_is_refused(capsys):
     with pytest.raises(SystemExit):
         ablation.main(["run", "--arm=D", "--set=train.mismatch_weight=0.5"])
     assert "give the run a --tag" in capsys.readouterr().err
+
+
+def test_curve_steps_are_multiples_and_the_last():
+    assert ablation.curve_steps([250, 500, 5000, 7500, 10000, 10250], 5000) == [5000, 10000, 10250]
+    assert ablation.curve_steps([10000, 5000], 5000) == [5000, 10000]
+    with pytest.raises(SystemExit, match="--every must be >= 1"):
+        ablation.curve_steps([1], 0)

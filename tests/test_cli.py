@@ -95,6 +95,20 @@ def test_train_kill_resume_export_generate(tmp_path, tiny_data, text_encoder_dir
         assert int(rate) == 8000 and a.shape == (1024, 1)
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2 / 32768)
 
+    # A chosen (older) checkpoint is what generates, not the newest.
+    from condgan.training.inference import GenerateError, load_generator
+
+    ckpts = tf.train.get_checkpoint_state(os.path.join(run_dir, "checkpoints"))
+    first, last = ckpts.all_model_checkpoint_paths[0], ckpts.model_checkpoint_path
+    assert first != last
+    newest, _ = load_generator(run_dir)(["a short beep"], 0)
+    np.testing.assert_array_equal(load_generator(run_dir, checkpoint=last)(["a short beep"], 0)[0],
+                                  newest)
+    older, _ = load_generator(run_dir, checkpoint=first)(["a short beep"], 0)
+    assert np.abs(older - newest).max() > 1e-4
+    with pytest.raises(GenerateError, match="exported SavedModel: it has no checkpoints"):
+        load_generator(export_dir, checkpoint=first)
+
 
 def _summary_tags(run_dir):
     import tensorflow as tf

@@ -206,3 +206,15 @@ def test_atomic_directory_removes_its_temp_when_the_swap_fails(tmp_path, second_
     assert len(second_replace_fails) == 3
     assert _tree(target) == {"v": "old"}
     assert os.listdir(tmp_path) == ["clf"]
+
+
+def test_atomic_directory_mode_follows_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with fileio.atomic_directory(tmp_path / "shared", mode=0o777) as tmp:
+            assert stat.S_IMODE(os.stat(tmp).st_mode) == 0o755
+        with fileio.atomic_directory(tmp_path / "private") as tmp:
+            assert stat.S_IMODE(os.stat(tmp).st_mode) == 0o700
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "shared").st_mode) == 0o755

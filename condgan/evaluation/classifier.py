@@ -292,7 +292,7 @@ class Classifier:
             if not os.path.isfile(os.path.join(path, METADATA_FILE)):
                 raise FileExistsError(f"{path} exists and is not a condgan classifier; "
                                       "refusing to replace it")
-        with fileio.atomic_directory(path, prefix=".classifier-") as tmp:
+        with fileio.atomic_directory(path, prefix=".classifier-", mode=0o777) as tmp:
             self._model.save(os.path.join(tmp, MODEL_FILE))
             with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
                 json.dump(self.metadata, f, indent=2, sort_keys=True, ensure_ascii=False)

@@ -69,14 +69,30 @@ def check_captions(captions: Sequence[str]) -> list[str]:
     return list(captions)  # unchanged: the SavedModel would see them the same way
 
 
-def load_generator(model: str):
-    """Returns generate(captions list, seed int) -> (float32[N, L], sample_rate)."""
+def load_generator(model: str, checkpoint: str | None = None):
+    """Loads a SavedModel or a run directory for generation.
+
+    Args:
+      model: an exported SavedModel directory, or a run directory of `train()`.
+      checkpoint: with a run directory, a checkpoint prefix to restore instead
+        of the newest (e.g. to evaluate a run along its training).
+
+    Returns:
+      generate(captions: list[str], seed: int) -> (float32[N, L], sample_rate int).
+
+    Raises:
+      GenerateError: no such directory, no usable checkpoint, or a checkpoint
+        given with a SavedModel.
+    """
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  registers the tokenizer ops of the text encoder
 
     if not os.path.isdir(model):
         raise GenerateError(f"--model {model}: no such directory")
     if os.path.exists(os.path.join(model, "saved_model.pb")):
+        if checkpoint is not None:
+            raise GenerateError(f"{model} is an exported SavedModel: it has no checkpoints to "
+                                f"choose from (got checkpoint={checkpoint})")
         loaded = tf.saved_model.load(model)
         fn = loaded.signatures["serving_default"]
     else:
@@ -84,7 +100,7 @@ def load_generator(model: str):
         from condgan.training.loop import CheckpointError, load_for_inference
 
         try:
-            config, gan, _ = load_for_inference(model)
+            config, gan, _ = load_for_inference(model, checkpoint)
         except CheckpointError as e:
             raise GenerateError(str(e)) from e
         module = GeneratorModule(gan, load_encoder_fn(config.data.text_encoder),
