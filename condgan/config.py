@@ -124,6 +124,10 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.mismatch_weight < 1.0:
             raise ConfigError(f"train.mismatch_weight must be in [0, 1), got {self.mismatch_weight}")
+        if self.mismatch_weight > 0 and self.loss == "wgan_gp":
+            raise ConfigError("train.mismatch_weight > 0 needs train.loss hinge or non_saturating: "
+                              "the WGAN-GP penalty bounds the critic's slope in the audio only, so "
+                              "its gap between right and wrong captions would be unbounded")
         for name in ("g_learning_rate", "d_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")

@@ -123,13 +123,18 @@ def atomic_directory(target: str | os.PathLike, prefix: str | None = None,
         `replace_directory`).
     """
     parent, name = _split(target)
+    target = os.path.join(parent, name)
+    # Refused now rather than after the block's (possibly long) work.
+    if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
+        kind = "a symbolic link" if os.path.islink(target) else "not a directory"
+        raise NotADirectoryError(f"{target} exists and is {kind}; refusing to replace it")
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-" if prefix is None else prefix, dir=parent)
     try:
         if mode is not None:
             os.chmod(tmp, mode & ~current_umask())
         yield tmp
-        replace_directory(tmp, os.path.join(parent, name))
+        replace_directory(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -179,6 +184,8 @@ def replace_directory(new_dir: str | os.PathLike, target: str | os.PathLike) -> 
 def _split(path: str | os.PathLike) -> tuple[str, str]:
     """(absolute parent directory, base name) of `path`."""
     path = os.fspath(path)
+    if "://" in path:
+        raise ValueError(f"{path!r}: only local paths can be written atomically here")
     name = os.path.basename(path)
     if not name or name in (".", ".."):
         raise ValueError(f"{path!r} does not name a file or directory (empty, or ends with a "

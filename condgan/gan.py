@@ -29,7 +29,13 @@ from condgan import losses, models
 from condgan.config import LOSSES, ModelConfig
 from condgan.embedding_replay import EmbeddingReplay
 
-METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake")
+METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake", "d_mismatch")
+
+
+MISMATCH_WGAN_GP_ERROR = (
+    "mismatch_weight > 0 is not supported with the wgan_gp loss: the gradient penalty bounds "
+    "the critic's slope in the audio only, so its gap between right and wrong captions is "
+    "unbounded; use hinge or non_saturating")
 
 
 def mismatched_captions(text_embedding: tf.Tensor) -> tf.Tensor:
@@ -37,8 +43,9 @@ def mismatched_captions(text_embedding: tf.Tensor) -> tf.Tensor:
 
     As in StackGAN's `wrong` pairs. The caption of clip i becomes that of clip
     i - 1, which for a shuffled batch of a K-class dataset is a caption of the
-    same class with probability about 1/K (those pairs teach D nothing useful
-    but do little harm). A batch of one is paired with itself.
+    same class with probability about 1/K: those pairs ask D to reject a right
+    pair (label noise; its effect is not measured). A batch of one is paired
+    with itself.
 
     Args:
       text_embedding: float32[B, text_dim].
@@ -117,6 +124,8 @@ class CondGAN(keras.Model):
         self.mode_seeking_weight = float(mode_seeking_weight)
         if not 0.0 <= mismatch_weight < 1.0:
             raise ValueError(f"mismatch_weight must be in [0, 1), got {mismatch_weight}")
+        if mismatch_weight > 0 and loss == "wgan_gp":
+            raise ValueError(MISMATCH_WGAN_GP_ERROR)
         self.mismatch_weight = float(mismatch_weight)
 
     @property
@@ -169,7 +178,12 @@ class CondGAN(keras.Model):
         return lambda x: self.discriminator([x, text_embedding], training=True)
 
     def discriminator_step(self, audio, text_embedding, loss_scale=1.0):
-        """One D update. Returns (d_loss, gp, mean real logit, mean fake logit)."""
+        """One D update.
+
+        Returns:
+          (d_loss, gp, mean real logit, mean fake logit, mean logit of real clips
+          under mismatched captions: 0 when mismatch_weight is 0).
+        """
         batch_size = tf.shape(audio)[0]
         c = self.conditioner(text_embedding, training=True)
         fake = self.generator([self._sample_z(batch_size), c], training=True)
@@ -190,7 +204,8 @@ class CondGAN(keras.Model):
             total = (d_loss + self.gp_weight * gp) * loss_scale
         grads = tape.gradient(total, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-        return d_loss, gp, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
+        d_mismatch = tf.constant(0.0) if mismatch_logits is None else tf.reduce_mean(mismatch_logits)
+        return d_loss, gp, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits), d_mismatch
 
     def generator_step(self, text_embedding, loss_scale=1.0):
         """One update of conditioner + G. Returns (g_loss, kl, ms, replayed share)."""
@@ -239,10 +254,11 @@ class CondGAN(keras.Model):
             raise RuntimeError("CondGAN.compile(g_optimizer, d_optimizer, ...) must be called "
                                "before training")
         for _ in range(self.n_critic):
-            d_loss, gp, d_real, d_fake = self.discriminator_step(audio, text_embedding, loss_scale)
+            d_loss, gp, d_real, d_fake, d_mismatch = self.discriminator_step(
+                audio, text_embedding, loss_scale)
         g_loss, kl, ms, replayed = self.generator_step(text_embedding, loss_scale)
         return {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "kl": kl, "ms": ms,
-                "replayed": replayed, "d_real": d_real, "d_fake": d_fake}
+                "replayed": replayed, "d_real": d_real, "d_fake": d_fake, "d_mismatch": d_mismatch}
 
     def train_step(self, data):
         """Keras `fit` entry: data is (audio, text_embedding, ...) from condgan.data."""

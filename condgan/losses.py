@@ -85,7 +85,7 @@ def discriminator_loss(kind: str, real_logits, fake_logits, mismatch_logits=None
       fake_logits: float[batch, 1] or float[batch], critic scores of generated clips.
       mismatch_logits: optional float[batch', 1] or float[batch'], critic scores
         of real clips with mismatched captions; required when mismatch_weight > 0.
-      mismatch_weight: w in [0, 1).
+      mismatch_weight: w in [0, 1), a Python float (not a tensor).
 
     Returns:
       float32 scalar to minimise with respect to the discriminator's weights.

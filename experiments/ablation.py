@@ -26,6 +26,8 @@ import argparse
 import dataclasses
 import json
 import os
+import re
+import shlex
 import sys
 import time
 
@@ -170,17 +172,19 @@ def run_one(args, arm: str, seed: int) -> dict | None:
     name = f"{arm}-seed{seed}" + (f"-{tag}" if tag else "")
     out_dir = os.path.join(p["results"], "runs", name)
     metrics_path = os.path.join(out_dir, RESULTS_JSON)
-    if os.path.exists(metrics_path) and not args.force:
-        print(f"{name}: done already ({metrics_path})", flush=True)
-        with open(metrics_path, encoding="utf-8") as f:
-            return json.load(f)
+    overrides = list(getattr(args, "set", None) or [])
     cfg = arm_config(spec, arm, seed, p["data"], text_encoder_path(), args.steps)
     keep = getattr(args, "keep_checkpoints", None)
     if keep is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, keep_checkpoints=keep))
-    cfg = apply_overrides(cfg, getattr(args, "set", None) or [])
-    max_minutes = getattr(args, "max_minutes", None)
+    cfg = apply_overrides(cfg, overrides)
     model_dir = os.path.join(p["runs"], name)
+    _check_same_objective(model_dir, cfg, name)
+    if os.path.exists(metrics_path) and not args.force:
+        print(f"{name}: done already ({metrics_path})", flush=True)
+        with open(metrics_path, encoding="utf-8") as f:
+            return json.load(f)
+    max_minutes = getattr(args, "max_minutes", None)
     t0 = time.time()
     out = run.train_from_config(cfg, model_dir,
                                 max_seconds=None if max_minutes is None else max_minutes * 60)
@@ -202,17 +206,46 @@ def run_one(args, arm: str, seed: int) -> dict | None:
         "dataset": spec["name"], "arm": arm, "arm_name": ARM_NAMES[arm], "seed": seed,
         "steps": out["step"], "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(time.time() - t1, 1), "config": cfg.to_dict(), "tag": tag,
-        # A time-budgeted run is reproduced by its step count (the budget depends on the machine).
-        "command": f"python -m experiments.ablation run --dataset={spec['name']} --arm={arm} "
-                   f"--seed={seed}" + (f" --tag={tag}" if tag else "")
-                   + "".join(f" --set={item}" for item in getattr(args, "set", None) or [])
-                   + (f" --steps={out['step']}" if args.steps or max_minutes else ""),
+        "overrides": overrides, "max_minutes": max_minutes,
+        "stopped_by_budget": out["step"] < cfg.train.steps,
+        # A time-budgeted run is reproduced by its step count (the budget depends on the
+        # machine). Exactly so only if it was never resumed: a resumed run reseeds its data
+        # order with seed + start step.
+        "command": " ".join(shlex.quote(part) for part in [
+            "python", "-m", "experiments.ablation", "run", f"--dataset={spec['name']}",
+            f"--arm={arm}", f"--seed={seed}"] + ([f"--tag={tag}"] if tag else [])
+            + [f"--set={item}" for item in overrides]
+            + ([f"--keep_checkpoints={keep}"] if keep is not None else [])
+            + ([f"--steps={out['step']}"] if args.steps or max_minutes else [])),
     }
     write_report(results, out_dir)  # results.json (the done-marker) last of all
     flat = _flat(results)
     print(f"{name}: trained {out['step']} steps in {train_seconds / 60:.1f} min; "
           + ", ".join(f"{k}={flat.get(k, float('nan')):.3g}" for k, _, _ in TABLE_METRICS), flush=True)
     return results_for_json(results)
+
+
+def _check_same_objective(model_dir: str, cfg, name: str) -> None:
+    """Refuses to continue (or report) a run directory trained under another config.
+
+    The loop itself only refuses another *model*; here a changed objective
+    (loss, weights, --set overrides) would silently mix two trainings. The
+    step target and checkpointing may differ (a longer run continues).
+    """
+    from condgan.config import Config
+    from condgan.training.loop import CONFIG_NAME
+
+    path = os.path.join(model_dir, CONFIG_NAME)
+    if not os.path.isfile(path):
+        return
+    ignore = {"steps", "keep_checkpoints", "checkpoint_every", "summary_every"}
+    old, new = Config.load(path).to_dict(), cfg.to_dict()
+    changed = sorted(f"{section}.{key}" for section in ("model", "train") for key in new[section]
+                     if key not in ignore and old[section].get(key) != new[section][key]
+                     and not (section == "model" and key in ("text_dim", "sample_rate")))
+    if changed:
+        raise SystemExit(f"{name}: {model_dir} was trained with other settings ({', '.join(changed)}"
+                         "); use another --tag, or delete the run directory to start over")
 
 
 def curve_steps(steps, every: int) -> list[int]:
@@ -242,7 +275,10 @@ def curve(args) -> list[dict]:
     state = tf.train.get_checkpoint_state(os.path.join(model_dir, CHECKPOINT_SUBDIR))
     if state is None:
         raise SystemExit(f"{model_dir} has no checkpoints")
-    by_step = {int(path.rsplit("-", 1)[1]): path for path in state.all_model_checkpoint_paths}
+    by_step = {int(path.rsplit("-", 1)[1]): path for path in state.all_model_checkpoint_paths
+               if os.path.exists(path + ".index")}  # the index may list deleted ones
+    if not by_step:
+        raise SystemExit(f"{model_dir}: its checkpoint index names no checkpoint that exists")
     chosen = curve_steps(by_step, args.every)
     classifier = Classifier.load(p["classifier"])
     settings = dict(spec.get("evaluate", {}), num_clips=args.num_clips)
@@ -302,12 +338,12 @@ def table(args) -> str:
             continue
         with open(path, encoding="utf-8") as f:
             res = json.load(f)
+        reference = reference or _flat(res, "real")
+        num_classes = num_classes or len(res["dataset"]["classes"])
         if res["run"].get("tag"):
             tagged.append(res)  # a run outside the ablation (another budget): listed on its own
             continue
         per_arm.setdefault(res["run"]["arm"], []).append(res)
-        reference = reference or _flat(res, "real")
-        num_classes = num_classes or len(res["dataset"]["classes"])
     summary = {}
     lines = [f"# Ablation on {spec['name']}", "",
              spec.get("description", ""), "",
@@ -378,7 +414,8 @@ def _tagged_section(tagged: list[dict], reference: dict) -> list[str]:
         name = f"{run['arm']}-seed{run['seed']}-{run['tag']}"
         flat = _flat(r)
         cells = [f"{flat[k]:.3g}" if k in flat else "–" for k, _, _ in TABLE_METRICS]
-        lines.append(f"| [{name}](runs/{name}/) {ARM_NAMES[run['arm']]} | {run['steps']} | "
+        changes = "".join(f", {item}" for item in run.get("overrides") or [])
+        lines.append(f"| [{name}](runs/{name}/) {ARM_NAMES[run['arm']]}{changes} | {run['steps']} | "
                      f"{run['train_seconds'] / 60:.1f} | " + " | ".join(cells) + " |")
     ref_cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
     lines.append("| real test split (reference) | | | " + " | ".join(ref_cells) + " |")
@@ -449,19 +486,26 @@ def main(argv=None) -> int:
                         help="with `curve`: evaluate the kept checkpoints at multiples of this step")
     parser.add_argument("--num_clips", type=int, default=500,
                         help="with `curve`: generated clips per checkpoint")
-    parser.add_argument("--force", action="store_true", help="re-evaluate finished runs")
+    parser.add_argument("--force", action="store_true",
+                        help="redo finished runs: train on to the step target (a resumed run), "
+                             "then evaluate and report again")
     parser.add_argument("--readme", action="store_true",
                         help="with `table`: also put the table into README.md")
     parser.add_argument("--train_only", action="store_true",
                         help="train (or resume) but do not evaluate; no classifier needed")
     args = parser.parse_args(argv)
+    if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9_.]+", args.tag):
+        parser.error(f"--tag={args.tag!r}: use letters, digits, '_' and '.' only")
+    if (args.set or args.max_minutes is not None) and not args.tag:
+        parser.error("--set and --max_minutes change the arm's budget or objective: give the "
+                     "run a --tag (it is kept out of the table)")
+    if args.command == "all" and args.tag:
+        parser.error("--tag names one run: use it with `run` (or `curve`), not `all`")
     if args.command == "setup":
         setup(args)
     elif args.command == "run":
         if args.arm is None:
             parser.error("run needs --arm")
-        if args.set and not args.tag:
-            parser.error("--set changes the arm: give the run a --tag (it is kept out of the table)")
         setup(args)
         run_one(args, args.arm, args.seed)
     elif args.command == "all":

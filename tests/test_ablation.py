@@ -98,3 +98,25 @@ def test_curve_steps_are_multiples_and_the_last():
     assert ablation.curve_steps([10000, 5000], 5000) == [5000, 10000]
     with pytest.raises(SystemExit, match="--every must be >= 1"):
         ablation.curve_steps([1], 0)
+
+
+def test_a_run_dir_trained_with_another_objective_is_refused(tmp_path):
+    spec = ablation.dataset_spec("fsdd")
+    cfg = ablation.arm_config(spec, "D", 0, "/d", "/e", None)
+    cfg.save(str(tmp_path / "config.json"))
+    longer = ablation.arm_config(spec, "D", 0, "/d", "/e", 50000)
+    ablation._check_same_objective(str(tmp_path), longer, "D-seed0")  # only the target differs
+    changed = ablation.apply_overrides(cfg, ["train.mismatch_weight=0.5"])
+    with pytest.raises(SystemExit, match=r"other settings \(train.mismatch_weight\)"):
+        ablation._check_same_objective(str(tmp_path), changed, "D-seed0")
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "--arm=D", "--tag=../x"], "use letters, digits"),
+    (["all", "--max_minutes=5"], "give the run a --tag"),
+    (["all", "--tag=long"], "not `all`"),
+])
+def test_bad_tag_combinations(argv, needle, capsys):
+    with pytest.raises(SystemExit):
+        ablation.main(argv)
+    assert needle in capsys.readouterr().err

@@ -218,3 +218,18 @@ def test_atomic_directory_mode_follows_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(tmp_path / "shared").st_mode) == 0o755
+
+
+def test_atomic_directory_refuses_a_symlink_before_the_work(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    ran = []
+    with pytest.raises(NotADirectoryError, match="is a symbolic link"):
+        with fileio.atomic_directory(tmp_path / "link"):
+            ran.append(True)
+    assert not ran and (tmp_path / "link").is_symlink()
+
+
+def test_remote_paths_are_refused():
+    with pytest.raises(ValueError, match="only local paths"):
+        fileio.atomic_write_text("gs://bucket/x.txt", "hi")

@@ -306,13 +306,19 @@ def _two_class_batch(batch=8, length=1024):
 
 def _caption_gap(mismatch_weight, steps=100):
     """Mean D(real, own caption) - mean D(real, other caption) after `steps` D updates."""
-    cfg = tiny_config(phase_shuffle=0)
+    cfg = tiny_config(phase_shuffle=0, text_dropout=0.0)
     cfg.train.loss, cfg.train.mismatch_weight, cfg.train.d_learning_rate = "hinge", mismatch_weight, 2e-3
     gan = fresh_gan(cfg)
     audio, text = _two_class_batch()
     step = tf.function(gan.discriminator_step)
-    for _ in range(steps):
+    for _ in range(steps - 1):
         step(audio, text)
+    # The reported mismatch logit is D's mean score of the real clips under the rolled
+    # captions, before the update (no dropout or phase shuffle here, so training=False agrees).
+    before = gan.discriminator([audio, tf.roll(text, 1, axis=0)], training=False)
+    *_, d_mismatch = step(audio, text)
+    expected = float(tf.reduce_mean(before)) if mismatch_weight > 0 else 0.0
+    assert float(d_mismatch) == pytest.approx(expected, abs=1e-5)
     right = gan.discriminator([audio, text], training=False)
     wrong = gan.discriminator([audio, text[::-1]], training=False)  # alternating: all swapped
     return float(tf.reduce_mean(right - wrong))
@@ -336,8 +342,14 @@ def test_mismatched_captions_rolls_the_batch():
                                          mismatch_weight=1.0)
 
 
-def test_config_rejects_a_mismatch_weight_of_one():
+def test_config_rejects_a_mismatch_weight_of_one_or_with_wgan_gp():
     cfg = tiny_config()
-    cfg.train.mismatch_weight = 1.0
+    cfg.train.loss, cfg.train.mismatch_weight = "hinge", 1.0
     with pytest.raises(ConfigError, match=r"train.mismatch_weight must be in \[0, 1\), got 1.0"):
         cfg.validate()
+    cfg.train.loss, cfg.train.mismatch_weight = "wgan_gp", 0.5
+    with pytest.raises(ConfigError, match="needs train.loss hinge or non_saturating"):
+        cfg.validate()
+    with pytest.raises(ValueError, match="not supported with the wgan_gp loss"):
+        fresh_gan(tiny_config()).compile(keras.optimizers.Adam(), keras.optimizers.Adam(),
+                                         loss="wgan_gp", mismatch_weight=0.5)
