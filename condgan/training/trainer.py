@@ -8,11 +8,19 @@ the reported values. Checkpoint cadence and summaries live in `loop.py`.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import tensorflow as tf
 
 from condgan.config import Config
 from condgan.gan import CondGAN
+
+MULTI_REPLICA_WARNING = (
+    "{} replicas: every replica draws the same z, CondAugment noise, dropout masks and phase "
+    "shifts (the Keras seed generators are mirrored), so the generated part of the global "
+    "batch repeats per replica; the gradients are right for that batch. Prefer one device "
+    "with a larger batch until per-replica seeds are implemented.")
 
 
 def build_gan(config: Config, strategy: tf.distribute.Strategy | None = None) -> CondGAN:
@@ -45,6 +53,12 @@ class Trainer:
     def __init__(self, gan: CondGAN, strategy: tf.distribute.Strategy | None = None):
         self.gan = gan
         self.strategy = strategy or tf.distribute.get_strategy()
+        if self.strategy.num_replicas_in_sync > 1:
+            # Keras seed generators hold one (mirrored) state, so every replica draws
+            # the same numbers: the update is still that of the global batch of real
+            # clips, but its fakes repeat R times.
+            warnings.warn(MULTI_REPLICA_WARNING.format(self.strategy.num_replicas_in_sync),
+                          stacklevel=2)
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
 
