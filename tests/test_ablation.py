@@ -1,5 +1,7 @@
 """The ablation's arms: each adds exactly the step the method names."""
 
+import os
+
 import pytest
 
 from experiments import ablation
@@ -120,3 +122,40 @@ def test_bad_tag_combinations(argv, needle, capsys):
     with pytest.raises(SystemExit):
         ablation.main(argv)
     assert needle in capsys.readouterr().err
+
+
+def test_curve_evaluates_kept_checkpoints_of_a_tiny_run(tmp_path, monkeypatch, text_encoder_dir):
+    import argparse
+    import json
+
+    from condgan.config import Config
+    from condgan.evaluation.classifier import train_classifier
+    from condgan.training import run
+    from data_prep.prepare import prepare
+
+    work = tmp_path / "work"
+    data_dir = work / "data" / "tiny"
+    prepare("synth", None, str(data_dir), sample_rate=8000, length=1024, num_examples=240, test_fraction=0.3, seed=0,
+            progress=False)
+    train_classifier(str(data_dir), str(work / "data" / "tiny-classifier"), epochs=1, seed=0)
+    cfg = Config.from_dict({
+        "data": {"data_dir": str(data_dir), "text_encoder": text_encoder_dir, "shuffle_buffer": 16},
+        "model": {"length": 1024, "model_dim": 4, "cond_dim": 8, "latent_dim": 8,
+                  "replay_capacity": 16},
+        "train": {"loss": "hinge", "n_critic": 1, "batch_size": 4, "steps": 6,
+                  "checkpoint_every": 2, "summary_every": 2, "keep_checkpoints": 10}})
+    run.train_from_config(cfg, str(work / "runs" / "tiny" / "D-seed0-t"), log=lambda s: None)
+    spec = {"name": "tiny", "evaluate": {"num_clips": 60, "z_per_caption": 2,
+                                         "captions_per_class": 1, "ndb_bins": 5}}
+    monkeypatch.setattr(ablation, "dataset_spec", lambda name: spec)
+    monkeypatch.setattr(ablation, "RESULTS", str(tmp_path / "results"))
+    os.remove(work / "runs" / "tiny" / "D-seed0-t" / "checkpoints" / "ckpt-2.index")  # deleted one
+    args = argparse.Namespace(dataset="tiny", work_dir=str(work), arm="D", seed=0, tag="t",
+                              every=4, num_clips=60)
+    points = ablation.curve(args)
+    assert [p["step"] for p in points] == [4, 6]  # multiples of 4 and the last; 2 is gone
+    for p in points:
+        assert 0.0 <= p["conditional_accuracy"] <= 1.0 and p["inception_score"] >= 1.0
+    out = json.loads((tmp_path / "results" / "tiny" / "runs" / "D-seed0-t" / "curve.json").read_text())
+    assert out["points"] == points and "--every=4" in out["command"]
+    assert out["reference"]["conditional_accuracy"] > 0
