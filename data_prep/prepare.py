@@ -45,6 +45,7 @@ from condgan import audio as audio_lib
 from condgan import fileio
 from condgan import records
 from condgan.config import SUPPORTED_LENGTHS
+from condgan.training import cli
 from data_prep import importers
 from data_prep.importers import Entry, Problem, SourceError
 
@@ -435,13 +436,7 @@ def main(argv: list[str]) -> int:
 
 
 def console_entry_point():
-    define_flags()
-    # A console script runs a wrapper as the main module; without this,
-    # --help would show neither this usage text nor the flags defined here.
-    sys.modules["__main__"].__doc__ = __doc__
-    for flag in flags.FLAGS.get_flags_for_module(__name__):
-        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    cli.run(main, define_flags, __name__, __doc__)
 
 
 if __name__ == "__main__":

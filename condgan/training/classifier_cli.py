@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from absl import app, flags
+from condgan.training import cli
 
 FLAGS = flags.FLAGS
 
@@ -65,8 +66,7 @@ def main(argv):
 
 
 def console_entry_point():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags, __name__, __doc__)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import sys
 import time
 
 from absl import app, flags
+from condgan.training import cli
 
 FLAGS = flags.FLAGS
 
@@ -149,8 +150,7 @@ def main(argv):
 
 
 def console_entry_point():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags, __name__, __doc__)
 
 
 if __name__ == "__main__":

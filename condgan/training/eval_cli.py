@@ -25,6 +25,7 @@ import os
 import sys
 
 from absl import app, flags
+from condgan.training import cli
 
 FLAGS = flags.FLAGS
 
@@ -111,8 +112,7 @@ def main(argv):
 
 
 def console_entry_point():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags, __name__, __doc__)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 
 from absl import app, flags
 
+from condgan.training import cli
 from condgan.training.inference import export_run
 
 FLAGS = flags.FLAGS
@@ -48,8 +49,7 @@ def main(argv):
 
 
 def console_entry_point():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags, __name__, __doc__)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import sys
 
 from absl import app, flags
 
+from condgan.training import cli
 from condgan.training.inference import (GenerateError, check_captions, generate_grid,
                                         write_outputs)
 
@@ -62,8 +63,7 @@ def main(argv):
 
 
 def console_entry_point():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags, __name__, __doc__)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from absl import app, flags
 
 from condgan.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
 
+from condgan.training import cli
 from condgan.training.run import DEFAULT_TEXT_ENCODER
 
 HELP = {
@@ -150,8 +151,7 @@ def main(argv):
 
 
 def console_entry_point():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags, __name__, __doc__)
 
 
 if __name__ == "__main__":
