@@ -173,5 +173,5 @@ def test_console_scripts_help_shows_usage_and_flags(tool, flag):
         pytest.skip(f"{tool} is not installed beside {sys.executable}")
     out = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    assert out.returncode == 0, out.stderr[-2000:]
+    # (absl's --help exits with status 1 by design.)
     assert out.stdout.lstrip().startswith(tool + ":") and flag in out.stdout, out.stdout[:2000]
