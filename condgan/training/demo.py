@@ -12,8 +12,8 @@ Steps (each prints what it does; a re-run reuses what is already there):
   5. generate wavs for several captions and seeds         -> OUT/samples/*.wav, grid.png
 
 The demo config (8 kHz, 4096-sample clips, WaveGAN width 16, hinge loss, one
-critic step) trades quality for speed: a few minutes on a CPU give rough,
-caption-dependent sounds, not clean ones. The full WaveGAN size is
+critic step) trades quality for speed: a few minutes on a CPU give varied
+sounds that do not yet follow their captions (README, Results). The full WaveGAN size is
 `condgan-train --model_dim=64 --model_length=16384` at 16 kHz.
 """
 

@@ -23,7 +23,8 @@ import sys
 
 from absl import app, flags
 
-from condgan.config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig
+from condgan.config import (SUPPORTED_LENGTHS, Config, ConfigError, DataConfig, ModelConfig,
+                            TrainConfig)
 
 from condgan.training import cli
 from condgan.training.run import DEFAULT_TEXT_ENCODER
@@ -34,8 +35,9 @@ HELP = {
                          f"(default $CONDGAN_TEXT_ENCODER or {DEFAULT_TEXT_ENCODER}; "
                          "build it with condgan-build-text-encoder).",
     "data.shuffle_buffer": "Examples in the shuffle buffer.",
-    "model.length": "Generated clip length in samples (256, 1024, 4096, 16384, 32768, 65536); "
-                    "default: the dataset's clip length.",
+    "model.length": "Generated clip length in samples, one of "
+                    + ", ".join(str(n) for n in SUPPORTED_LENGTHS)
+                    + "; default: the dataset's clip length.",
     "model.sample_rate": "Ignored: taken from the dataset.",
     "model.text_dim": "Ignored: taken from the text encoder.",
     "model.latent_dim": "Size of z.",
