@@ -14,7 +14,17 @@ results that are committed under experiments/results/<dataset>/):
   python -m experiments.ablation run --dataset=synth --arm=D --seed=0
   python -m experiments.ablation all --dataset=synth --seeds=0,1,2   # every arm x seed
   python -m experiments.ablation table --dataset=synth           # results.md/json
-  python -m experiments.ablation curve --dataset=fsdd --arm=D --tag=long   # metrics vs steps
+
+Runs outside the table (own budget or settings) carry a --tag; --set and
+--max_minutes need one. The long FSDD run and its learning curve:
+
+  python -m experiments.ablation run --dataset=fsdd --arm=D --seed=0 --tag=long \
+      --steps=100000 --max_minutes=118 --keep_checkpoints=400
+  python -m experiments.ablation curve --dataset=fsdd --arm=D --seed=0 --tag=long --every=5000
+  python -m experiments.ablation run --dataset=fsdd --arm=D --seed=0 --tag=mismatch \
+      --set=train.mismatch_weight=0.5                  # a variant: matching-aware D
+
+`curve` scores the checkpoints a run kept (3 by default: pass --keep_checkpoints).
 
 A finished run (results.json present) is skipped by `run`/`all`, and an
 interrupted one resumes from its checkpoint, so `all` can be restarted.
