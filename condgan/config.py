@@ -16,6 +16,11 @@ from typing import Any
 # k >= 2 (tests use the small ones; 8192 is 1 s at 8 kHz), up to WaveGAN v2's 65536.
 SUPPORTED_LENGTHS = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 LOSSES = ("wgan_gp", "hinge", "non_saturating")
+# Refused by TrainConfig.validate and CondGAN.compile alike.
+MISMATCH_WGAN_GP_ERROR = (
+    "mismatch_weight > 0 is not supported with the wgan_gp loss: the gradient penalty bounds "
+    "the critic's slope in the audio only, so its gap between right and wrong captions is "
+    "unbounded; use hinge or non_saturating")
 
 
 class ConfigError(ValueError):
@@ -125,9 +130,7 @@ class TrainConfig:
         if not 0.0 <= self.mismatch_weight < 1.0:
             raise ConfigError(f"train.mismatch_weight must be in [0, 1), got {self.mismatch_weight}")
         if self.mismatch_weight > 0 and self.loss == "wgan_gp":
-            raise ConfigError("train.mismatch_weight > 0 needs train.loss hinge or non_saturating: "
-                              "the WGAN-GP penalty bounds the critic's slope in the audio only, so "
-                              "its gap between right and wrong captions would be unbounded")
+            raise ConfigError(f"train.{MISMATCH_WGAN_GP_ERROR}")
         for name in ("g_learning_rate", "d_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")

@@ -124,10 +124,7 @@ def atomic_directory(target: str | os.PathLike, prefix: str | None = None,
     """
     parent, name = _split(target)
     target = os.path.join(parent, name)
-    # Refused now rather than after the block's (possibly long) work.
-    if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
-        kind = "a symbolic link" if os.path.islink(target) else "not a directory"
-        raise NotADirectoryError(f"{target} exists and is {kind}; refusing to replace it")
+    _check_replaceable(target)  # now rather than after the block's (possibly long) work
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-" if prefix is None else prefix, dir=parent)
     try:
@@ -165,9 +162,7 @@ def replace_directory(new_dir: str | os.PathLike, target: str | os.PathLike) -> 
     if not os.path.lexists(target):
         os.replace(new_dir, target)
         return
-    if os.path.islink(target) or not os.path.isdir(target):
-        kind = "a symbolic link" if os.path.islink(target) else "not a directory"
-        raise NotADirectoryError(f"{target} exists and is {kind}; refusing to replace it")
+    _check_replaceable(target)
     parent, name = _split(target)
     # mkdtemp only reserves a unique name: os.replace needs it free again.
     aside = tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent)
@@ -179,6 +174,13 @@ def replace_directory(new_dir: str | os.PathLike, target: str | os.PathLike) -> 
         os.replace(aside, target)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def _check_replaceable(target: str) -> None:
+    """Raises NotADirectoryError if `target` exists as a symlink or a non-directory."""
+    if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
+        kind = "a symbolic link" if os.path.islink(target) else "not a directory"
+        raise NotADirectoryError(f"{target} exists and is {kind}; refusing to replace it")
 
 
 def _split(path: str | os.PathLike) -> tuple[str, str]:
@@ -208,6 +210,7 @@ def _temp_file(path: str, suffix: str) -> tuple[int, str]:
 
 
 def current_umask() -> int:
+    """The process's umask (to give a temporary file or directory the usual mode)."""
     # The umask can only be read by setting it. 0o077 rather than 0 for the
     # instant it is set, so a file another thread creates then is private
     # rather than world-writable.

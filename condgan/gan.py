@@ -26,16 +26,10 @@ import keras
 import tensorflow as tf
 
 from condgan import losses, models
-from condgan.config import LOSSES, ModelConfig
+from condgan.config import LOSSES, MISMATCH_WGAN_GP_ERROR, ModelConfig
 from condgan.embedding_replay import EmbeddingReplay
 
 METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake", "d_mismatch")
-
-
-MISMATCH_WGAN_GP_ERROR = (
-    "mismatch_weight > 0 is not supported with the wgan_gp loss: the gradient penalty bounds "
-    "the critic's slope in the audio only, so its gap between right and wrong captions is "
-    "unbounded; use hinge or non_saturating")
 
 
 def mismatched_captions(text_embedding: tf.Tensor) -> tf.Tensor:
