@@ -19,7 +19,16 @@ Distribution: the four state variables use `synchronization=ON_READ` with
 replica then keeps its own buffer of its own shard's pairs and replays from
 it without any cross-replica traffic per step; a checkpoint saves replica 0's
 buffer, and restoring writes it into every replica (checked by hand under a
-two-device MirroredStrategy; there is no distribution test yet). The Keras seed
+two-device MirroredStrategy; there is no distribution test yet).
+
+Memory: with `memory="ring"` (the default, the method as first built) the
+buffer holds the last `capacity` pairs, which at batch 32 and the default 2,048
+slots is the last 64 generator steps. With `memory="reservoir"` it is a uniform
+sample of every pair seen so far (Vitter's algorithm R, applied row by row), so
+its memory spans the whole run: after n pairs each of them is in the buffer
+with probability capacity / n. Reservoir mode adds one state variable (`seen`,
+the number of pairs offered so far) and one random stream; ring checkpoints are
+unchanged. The Keras seed
 generator gives every replica the same draws, so replicas replace the same row
 positions from the same slot numbers of their own buffers. ON_READ variables do not
 support `scatter_*`, so writes are `assign(tensor_scatter_nd_update(...))`,
@@ -35,10 +44,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+# What the buffer remembers: the last `capacity` pairs, or a uniform sample of all of them.
+MEMORIES = ("ring", "reservoir")
+
 
 @keras.saving.register_keras_serializable(package="condgan")
 class EmbeddingReplay(keras.layers.Layer):
-    """Ring buffer of (text_embedding, c) pairs replayed into training batches.
+    """Buffer of (text_embedding, c) pairs replayed into training batches.
 
     Training step (`training=True`), with B the batch size:
       1. With probability `replay_prob`, and only if the buffer holds at least
@@ -47,7 +59,9 @@ class EmbeddingReplay(keras.layers.Layer):
          filled slots.
       2. The batch's incoming pairs (not the replayed ones) are written into
          the ring at `write_index`, wrapping around; if B > capacity only the
-         last `capacity` rows are kept, as if written one by one.
+         last `capacity` rows are kept, as if written one by one. With
+         `memory="reservoir"` they are offered to the reservoir instead (see
+         `_write_reservoir`).
     Inference (`training` False or None) is the identity and leaves the buffer
     untouched.
 
@@ -60,13 +74,16 @@ class EmbeddingReplay(keras.layers.Layer):
       replay_fraction: share of the batch replaced when replaying, in (0, 1].
       seed: optional int seed; with a seed the sequence of replay decisions,
         rows and slots is deterministic.
+      memory: "ring" (the last `capacity` pairs) or "reservoir" (a uniform
+        sample of all pairs seen, algorithm R).
       **kwargs: passed to `keras.layers.Layer`.
 
     Raises:
       ValueError: if an argument is out of range.
     """
 
-    def __init__(self, capacity=2048, replay_prob=0.5, replay_fraction=0.25, seed=None, **kwargs):
+    def __init__(self, capacity=2048, replay_prob=0.5, replay_fraction=0.25, seed=None,
+                 memory="ring", **kwargs):
         super().__init__(**kwargs)
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"EmbeddingReplay: capacity must be an integer >= 1, got {capacity!r}")
@@ -77,7 +94,10 @@ class EmbeddingReplay(keras.layers.Layer):
                 f"EmbeddingReplay: replay_fraction must be in (0, 1], got {replay_fraction!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"EmbeddingReplay: seed must be an int or None, got {seed!r}")
+        if memory not in MEMORIES:
+            raise ValueError(f"EmbeddingReplay: memory must be one of {MEMORIES}, got {memory!r}")
         self.capacity = capacity
+        self.memory = memory
         self.replay_prob = float(replay_prob)
         self.replay_fraction = float(replay_fraction)
         self.seed = seed
@@ -104,6 +124,9 @@ class EmbeddingReplay(keras.layers.Layer):
         # Number of filled slots (<= capacity) and the next slot to write.
         self.count = self._state_variable("count", (), "int32")
         self.write_index = self._state_variable("write_index", (), "int32")
+        if self.memory == "reservoir":
+            # Pairs offered so far (int64: a long run offers more than 2**31).
+            self.seen = self._state_variable("seen", (), "int64")
 
     def call(self, text_embedding, c, training=None):
         """Replays stored pairs into the batch (training only) and stores the fresh ones.
@@ -153,7 +176,10 @@ class EmbeddingReplay(keras.layers.Layer):
         c_out = tf.where(mask, tf.stop_gradient(stored_c), c)
 
         # Automatic control dependencies order these writes after the gathers above.
-        self._write(text_embedding, c, batch)
+        if self.memory == "reservoir":
+            self._write_reservoir(text_embedding, c, batch)
+        else:
+            self._write(text_embedding, c, batch)
         return text_out, c_out, replayed
 
     def _write(self, text_embedding, c, batch):
@@ -168,6 +194,34 @@ class EmbeddingReplay(keras.layers.Layer):
         self.write_index.assign(tf.math.floormod(write_index + batch, self.capacity))
         self.count.assign(tf.minimum(tf.convert_to_tensor(self.count) + batch, self.capacity))
 
+    def _write_reservoir(self, text_embedding, c, batch):
+        """Algorithm R, row by row: row r is the (seen + r)-th pair offered (0-based).
+
+        Pair n goes to slot n while n < capacity; after that it replaces slot j,
+        j uniform in [0, n], when j < capacity, and is dropped otherwise. When two
+        rows of one batch pick the same slot, the later row wins, as if written
+        one at a time.
+        """
+        draws = keras.random.uniform((batch,), seed=self.seed_generator, dtype="float64")
+        seen = tf.convert_to_tensor(self.seen)
+        n = seen + tf.range(tf.cast(batch, tf.int64), dtype=tf.int64)
+        j = tf.minimum(tf.cast(tf.floor(draws * tf.cast(n + 1, tf.float64)), tf.int64), n)
+        capacity = tf.constant(self.capacity, tf.int64)
+        slot = tf.where(n < capacity, n, tf.where(j < capacity, j, tf.constant(-1, tf.int64)))
+        rows = tf.range(batch)
+        later_same = tf.logical_and(tf.equal(slot[None, :], slot[:, None]),
+                                    rows[None, :] > rows[:, None])
+        keep = tf.logical_and(slot >= 0, tf.logical_not(tf.reduce_any(later_same, axis=1)))
+        positions = tf.cast(tf.boolean_mask(slot, keep), tf.int32)[:, None]
+        fresh_text = tf.cast(tf.stop_gradient(tf.boolean_mask(text_embedding, keep)),
+                             self.text_buffer.dtype)
+        fresh_c = tf.cast(tf.stop_gradient(tf.boolean_mask(c, keep)), self.c_buffer.dtype)
+        self.text_buffer.assign(tf.tensor_scatter_nd_update(self.text_buffer, positions, fresh_text))
+        self.c_buffer.assign(tf.tensor_scatter_nd_update(self.c_buffer, positions, fresh_c))
+        new_seen = seen + tf.cast(batch, tf.int64)
+        self.seen.assign(new_seen)
+        self.count.assign(tf.cast(tf.minimum(new_seen, capacity), tf.int32))
+
     def compute_output_spec(self, text_embedding, c, training=None):
         return (
             keras.KerasTensor(text_embedding.shape, dtype=text_embedding.dtype),
@@ -178,5 +232,5 @@ class EmbeddingReplay(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(capacity=self.capacity, replay_prob=self.replay_prob,
-                      replay_fraction=self.replay_fraction, seed=self.seed)
+                      replay_fraction=self.replay_fraction, seed=self.seed, memory=self.memory)
         return config

@@ -292,3 +292,73 @@ class EmbeddingReplayTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+class ReservoirTest(tf.test.TestCase):
+    """memory="reservoir": a uniform sample of every pair seen (algorithm R)."""
+
+    def _layer(self, capacity, seed=0):
+        layer = EmbeddingReplay(capacity=capacity, replay_prob=0.0, seed=seed, memory="reservoir")
+        layer.build((None, EMB), (None, COND))
+        return layer
+
+    def test_fills_in_order_then_counts_every_pair(self):
+        layer = self._layer(capacity=10)
+        rng = np.random.default_rng(0)
+        text, c = _batch(rng, 7)
+        layer(text, c, training=True)
+        self.assertEqual(int(layer.count.numpy()), 7)
+        self.assertAllClose(layer.text_buffer.numpy()[:7], text)
+        self.assertAllClose(layer.c_buffer.numpy()[:7], c)
+        text2, c2 = _batch(rng, 7)
+        layer(text2, c2, training=True)
+        self.assertEqual(int(layer.count.numpy()), 10)
+        self.assertEqual(int(layer.seen.numpy()), 14)
+        # Rows 7..9 of the stream (text2[:3]) filled slots 7..9; rows 10..13 may replace any slot.
+        stored = {tuple(np.round(r, 5)) for r in layer.text_buffer.numpy()}
+        offered = {tuple(np.round(r, 5)) for r in np.concatenate([text, text2])}
+        self.assertTrue(stored <= offered)
+
+    def test_keeps_a_uniform_sample_of_the_whole_stream(self):
+        # 4,000 pairs through 100 slots: a ring keeps the last 100 (indices >= 3,900);
+        # the reservoir keeps each pair with probability 100 / 4,000, whatever its age.
+        from scipy import stats
+
+        capacity, batch, steps = 100, 40, 100
+        layers = [self._layer(capacity, seed=s) for s in range(8)]
+        kept = []
+        n = batch * steps
+        for layer in layers:
+            for step in range(steps):
+                index = np.arange(step * batch, (step + 1) * batch, dtype=np.float32)
+                text = np.repeat(index[:, None], EMB, axis=1)
+                layer(text, np.zeros((batch, COND), np.float32), training=True)
+            stored = layer.text_buffer.numpy()[:, 0]
+            self.assertEqual(len(np.unique(stored)), capacity)  # no pair stored twice...
+            kept.append(stored)
+        kept = np.concatenate(kept)
+        self.assertLess(np.mean(kept >= n - capacity), 0.1)
+        # ... and the kept indices are uniform over the stream (KS against U[0, n)).
+        self.assertGreater(stats.kstest(kept / n, "uniform").pvalue, 1e-3)
+
+    def test_ring_default_is_unchanged_and_reservoir_saves_seen(self):
+        ring = EmbeddingReplay(capacity=4)
+        ring.build((None, EMB), (None, COND))
+        self.assertFalse(hasattr(ring, "seen"))
+        layer = self._layer(capacity=4)
+        rng = np.random.default_rng(1)
+        layer(*_batch(rng, 9), training=True)
+        ckpt = tf.train.Checkpoint(replay=layer)
+        path = ckpt.save(os.path.join(self.get_temp_dir(), "ckpt"))
+        other = self._layer(capacity=4, seed=5)
+        tf.train.Checkpoint(replay=other).restore(path).assert_consumed()
+        self.assertEqual(int(other.seen.numpy()), 9)
+        self.assertAllClose(other.text_buffer.numpy(), layer.text_buffer.numpy())
+
+    def test_rejects_an_unknown_memory(self):
+        with self.assertRaisesRegex(ValueError, "memory must be one of"):
+            EmbeddingReplay(memory="fifo")
+
+    def test_config_round_trip(self):
+        layer = EmbeddingReplay(capacity=8, memory="reservoir")
+        self.assertEqual(EmbeddingReplay.from_config(layer.get_config()).memory, "reservoir")

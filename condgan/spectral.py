@@ -1,0 +1,163 @@
+"""Spectral representations inside the graph: what the spectral G emits and the spectral D sees.
+
+Raw-waveform transposed convolutions struggle to make narrowband sounds (tones,
+sweeps, sirens): a 10,000-step WaveGAN run on the procedural set made none
+(issue 8). GANSynth (Engel et al. 2019) showed that a generator of
+log-magnitude and instantaneous frequency (IF) frames, inverted to audio,
+fixes phase coherence; multi-resolution STFT discriminators (MelGAN, HiFi-GAN,
+UnivNet) learn fast because a tone is one bright line in a spectrogram. Two
+Keras layers carry that here:
+
+- `LogMagnitudeSTFT`: audio float32[B, L, 1] -> log |STFT| float32[B, T, F, 1]
+  (Hann window, no padding: T = 1 + (L - frame) // hop, F = frame // 2 + 1).
+- `SpectralSynthesis`: (log-magnitude, IF) frames float32[B, T, F] each ->
+  audio float32[B, L, 1]. The phase of bin f at frame t is
+  pi * sum_{t' <= t} IF[t', f] (IF in [-1, 1] is the phase advance per hop
+  over pi, GANSynth's representation); the complex frames are inverted with
+  `tf.signal.inverse_stft` and its dual window, and the `L` samples that every
+  frame overlaps fully are kept: the generator makes T = L / hop + frame / hop
+  frames. The waveform is squashed by tanh, so the export's contract (audio in
+  [-1, 1]) holds.
+
+Both are differentiable, so the export still maps captions to waveforms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# log(|X| + LOG_FLOOR): -9.2 for silence, about +4 for a loud tone at frame 256.
+LOG_FLOOR = 1e-4
+# exp() of larger log-magnitudes would only saturate the tanh.
+MAX_LOG_MAGNITUDE = 6.0
+
+
+def _check_frame_hop(layer: str, frame: int, hop: int) -> None:
+    for name, value in (("frame", frame), ("hop", hop)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{layer}: {name} must be an integer >= 1, got {value!r}")
+    if frame % hop:
+        raise ValueError(f"{layer}: frame ({frame}) must be a multiple of hop ({hop})")
+
+
+def synthesis_frames(length: int, frame: int, hop: int) -> int:
+    """Frames `SpectralSynthesis` needs for `length` samples: length / hop + frame / hop.
+
+    Raises:
+      ValueError: `length` is not a multiple of `hop`, or frame is not a multiple of hop.
+    """
+    _check_frame_hop("synthesis_frames", frame, hop)
+    if length % hop:
+        raise ValueError(f"length ({length}) must be a multiple of hop ({hop})")
+    return length // hop + frame // hop
+
+
+@keras.saving.register_keras_serializable(package="condgan")
+class LogMagnitudeSTFT(keras.layers.Layer):
+    """log(|STFT(audio)| + 1e-4) with a periodic Hann window and no padding.
+
+    Args:
+      frame: frame (= FFT) length in samples.
+      hop: hop in samples.
+
+    Call args:
+      audio: float32[batch, length, 1] with length >= frame.
+
+    Returns:
+      float32[batch, 1 + (length - frame) // hop, frame // 2 + 1, 1].
+    """
+
+    def __init__(self, frame: int = 256, hop: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        _check_frame_hop("LogMagnitudeSTFT", frame, hop)
+        self.frame, self.hop = frame, hop
+
+    def call(self, audio):
+        x = tf.cast(audio[..., 0], tf.float32)
+        spec = tf.signal.stft(x, self.frame, self.hop, self.frame,
+                              window_fn=tf.signal.hann_window, pad_end=False)
+        return tf.math.log(tf.abs(spec) + LOG_FLOOR)[..., None]
+
+    def compute_output_shape(self, input_shape):
+        length = input_shape[1]
+        frames = None if length is None else 1 + (length - self.frame) // self.hop
+        return (input_shape[0], frames, self.frame // 2 + 1, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "frame": self.frame, "hop": self.hop}
+
+
+@keras.saving.register_keras_serializable(package="condgan")
+class SpectralSynthesis(keras.layers.Layer):
+    """(log-magnitude, instantaneous frequency) frames -> waveform in [-1, 1].
+
+    Args:
+      length: output samples L, a multiple of `hop`.
+      frame: frame (= FFT) length; a multiple of `hop`.
+      hop: hop in samples.
+
+    Call args:
+      log_magnitude: float[batch, T, frame // 2 + 1], T = `synthesis_frames(L, frame, hop)`;
+        natural log of the magnitude (clipped at 6 before exp).
+      inst_freq: float[batch, T, frame // 2 + 1] in [-1, 1]: phase advance per hop / pi.
+
+    Returns:
+      float32[batch, length, 1].
+    """
+
+    def __init__(self, length: int, frame: int = 256, hop: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        _check_frame_hop("SpectralSynthesis", frame, hop)
+        self.frames = synthesis_frames(length, frame, hop)
+        self.length, self.frame, self.hop = length, frame, hop
+
+    def call(self, log_magnitude, inst_freq):
+        log_magnitude = tf.cast(log_magnitude, tf.float32)
+        inst_freq = tf.cast(inst_freq, tf.float32)
+        magnitude = tf.exp(tf.minimum(log_magnitude, MAX_LOG_MAGNITUDE))
+        phase = math.pi * tf.cumsum(inst_freq, axis=1)
+        spec = tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
+        audio = tf.signal.inverse_stft(
+            spec, self.frame, self.hop, self.frame,
+            window_fn=tf.signal.inverse_stft_window_fn(self.hop, tf.signal.hann_window))
+        # The first frame - hop samples are covered by fewer than frame / hop frames.
+        start = self.frame - self.hop
+        return tf.tanh(audio[:, start:start + self.length])[..., None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.length, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "length": self.length, "frame": self.frame,
+                "hop": self.hop}
+
+
+def analysis(audio: np.ndarray, frame: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numpy (log-magnitude, IF) frames of a waveform, the inverse of `SpectralSynthesis`.
+
+    Frames start at -(frame - hop) (zero padding before and after), so that
+    `SpectralSynthesis` of the result gives back `audio` (before its tanh).
+    Used by the tests and handy for seeing what the generator must emit.
+
+    Args:
+      audio: float[L], L a multiple of `hop`.
+
+    Returns:
+      (log_magnitude float32[T, F], inst_freq float32[T, F]) with T =
+      `synthesis_frames(L, frame, hop)` and F = frame // 2 + 1.
+    """
+    audio = np.asarray(audio, np.float64)
+    frames = synthesis_frames(len(audio), frame, hop)
+    pad = frame - hop
+    padded = np.concatenate([np.zeros(pad), audio, np.zeros(frames * hop + frame - pad - len(audio))])
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(frame) / frame)  # periodic Hann
+    spec = np.stack([np.fft.rfft(window * padded[t * hop:t * hop + frame]) for t in range(frames)])
+    phase = np.angle(spec)
+    advance = np.diff(phase, axis=0, prepend=0.0)
+    inst_freq = (np.mod(advance + np.pi, 2 * np.pi) - np.pi) / np.pi
+    log_magnitude = np.log(np.maximum(np.abs(spec), 1e-30))
+    return log_magnitude.astype(np.float32), inst_freq.astype(np.float32)
