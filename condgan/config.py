@@ -16,6 +16,16 @@ from typing import Any
 # k >= 2 (tests use the small ones; 8192 is 1 s at 8 kHz), up to WaveGAN v2's 65536.
 SUPPORTED_LENGTHS = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 LOSSES = ("wgan_gp", "hinge", "non_saturating")
+# Network families (condgan.models): WaveGAN's raw-waveform convolutions, or the
+# spectral ones (log-magnitude + IF generator, 2-D convolutions over a log-|STFT| critic).
+GENERATORS = ("wavegan", "spectral")
+DISCRIMINATORS = ("wavegan", "spectral")
+# How the discriminator reads the caption: WaveGAN-style concatenation after its
+# last layer, or a projection term <V t, phi(x)> (Miyato & Koyama 2018).
+D_CONDITIONINGS = ("concat", "projection")
+# How caption embeddings are scaled before the first layer that reads them.
+TEXT_NORMS = ("none", "rms")
+REPLAY_MEMORIES = ("ring", "reservoir")
 # Refused by TrainConfig.validate and CondGAN.compile alike.
 MISMATCH_WGAN_GP_ERROR = (
     "mismatch_weight > 0 is not supported with the wgan_gp loss: the gradient penalty bounds "
@@ -72,6 +82,18 @@ class ModelConfig:
     replay_capacity: int = 2048
     replay_prob: float = 0.5
     replay_fraction: float = 0.25
+    replay_memory: str = "ring"
+    # The base the seed techniques sit on (defaults: the first base, WaveGAN's).
+    generator: str = "wavegan"
+    discriminator: str = "wavegan"
+    d_conditioning: str = "concat"
+    spectral_norm: bool = False
+    film: bool = False
+    text_norm: str = "none"
+    stft_frame: int = 256
+    stft_hop: int = 64
+    # Width of the discriminator's contrastive heads; 0 = no heads.
+    contrastive_dim: int = 0
 
     def validate(self) -> None:
         if self.length not in SUPPORTED_LENGTHS:
@@ -86,6 +108,27 @@ class ModelConfig:
             raise ConfigError(f"model.kl_weight must be >= 0, got {self.kl_weight}")
         if not 0.0 <= self.text_dropout < 1.0:
             raise ConfigError(f"model.text_dropout must be in [0, 1), got {self.text_dropout}")
+        for name, allowed in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS),
+                              ("d_conditioning", D_CONDITIONINGS), ("text_norm", TEXT_NORMS),
+                              ("replay_memory", REPLAY_MEMORIES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"model.{name}={getattr(self, name)!r} is unknown; choose one of {allowed}")
+        for name in ("stft_frame", "stft_hop"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        spectral = "spectral" in (self.generator, self.discriminator)
+        if spectral and (self.stft_frame % self.stft_hop or self.stft_frame > self.length):
+            raise ConfigError(f"model.stft_frame ({self.stft_frame}) must be a multiple of "
+                              f"model.stft_hop ({self.stft_hop}) and <= model.length ({self.length})")
+        if self.generator == "spectral" and (self.length // self.stft_hop
+                                             + self.stft_frame // self.stft_hop) % 4:
+            raise ConfigError(
+                "the spectral generator upsamples its frames twice by 2: length / stft_hop + "
+                f"stft_frame / stft_hop must be a multiple of 4, got {self.length} / "
+                f"{self.stft_hop} + {self.stft_frame} / {self.stft_hop}")
+        if self.contrastive_dim < 0:
+            raise ConfigError(f"model.contrastive_dim must be >= 0, got {self.contrastive_dim}")
         if self.replay:
             if self.replay_capacity < 1:
                 raise ConfigError(f"model.replay_capacity must be >= 1, got {self.replay_capacity}")
@@ -110,6 +153,9 @@ class TrainConfig:
     beta_2: float = 0.9
     mode_seeking_weight: float = 0.0
     mismatch_weight: float = 0.0
+    # Cross-modal contrastive term (condgan.contrastive); needs model.contrastive_dim > 0.
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.1
     steps: int = 1000
     seed: int = 0
     checkpoint_every: int = 200
@@ -124,7 +170,10 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.steps < 0:
             raise ConfigError(f"train.steps must be >= 0, got {self.steps}")
-        for name in ("gp_weight", "mode_seeking_weight"):
+        if not self.contrastive_temperature > 0:
+            raise ConfigError("train.contrastive_temperature must be > 0, got "
+                              f"{self.contrastive_temperature}")
+        for name in ("gp_weight", "mode_seeking_weight", "contrastive_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.mismatch_weight < 1.0:
@@ -148,6 +197,9 @@ class Config:
         self.data.validate()
         self.model.validate()
         self.train.validate()
+        if self.train.contrastive_weight > 0 and self.model.contrastive_dim < 1:
+            raise ConfigError("train.contrastive_weight > 0 needs the discriminator's contrastive "
+                              "heads: set model.contrastive_dim (e.g. 128)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,6 +6,8 @@ Data flow of one training step (DESIGN.md):
     (text_emb, c) -> EmbeddingReplay -> (text_emb', c')      [G step only]
     G(z, c') -> fake;  D(fake, text_emb') and D(real, text_emb) -> logits
     [with train.mismatch_weight > 0: D(real, text_emb rolled by one) -> "wrong" logits]
+    [with train.contrastive_weight > 0: InfoNCE of D's audio / caption heads, on real
+     pairs in the D step and on generated pairs in the G step (condgan.contrastive)]
 
 `CondGAN.gan_step` is the one step implementation. Two front ends use it:
 `CondGAN.train_step` (so `model.fit(dataset)` works for quick experiments) and
@@ -25,11 +27,12 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from condgan import losses, models
+from condgan import contrastive, losses, models
 from condgan.config import LOSSES, MISMATCH_WGAN_GP_ERROR, ModelConfig
 from condgan.embedding_replay import EmbeddingReplay
 
-METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake", "d_mismatch")
+METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake", "d_mismatch",
+                "d_contrastive", "g_contrastive")
 
 
 def mismatched_captions(text_embedding: tf.Tensor) -> tf.Tensor:
@@ -77,6 +80,7 @@ class CondGAN(keras.Model):
                 capacity=model_config.replay_capacity,
                 replay_prob=model_config.replay_prob,
                 replay_fraction=model_config.replay_fraction,
+                memory=model_config.replay_memory,
                 seed=seed + 2,
                 name="embedding_replay")
             self.replay.build((None, model_config.text_dim), (None, model_config.cond_dim))
@@ -88,7 +92,7 @@ class CondGAN(keras.Model):
     # --- configuration -------------------------------------------------------------
     def compile(self, g_optimizer, d_optimizer, loss: str = "wgan_gp", gp_weight: float = 10.0,
                 n_critic: int = 5, mode_seeking_weight: float = 0.0, mismatch_weight: float = 0.0,
-                **kwargs):
+                contrastive_weight: float = 0.0, contrastive_temperature: float = 0.1, **kwargs):
         """Sets the optimizers and the objective.
 
         Args:
@@ -121,6 +125,14 @@ class CondGAN(keras.Model):
         if mismatch_weight > 0 and loss == "wgan_gp":
             raise ValueError(MISMATCH_WGAN_GP_ERROR)
         self.mismatch_weight = float(mismatch_weight)
+        if contrastive_weight < 0 or not contrastive_temperature > 0:
+            raise ValueError("contrastive_weight must be >= 0 and contrastive_temperature > 0, "
+                             f"got {contrastive_weight} and {contrastive_temperature}")
+        if contrastive_weight > 0 and self.model_config.contrastive_dim < 1:
+            raise ValueError("contrastive_weight > 0 needs a discriminator with contrastive heads "
+                             "(model.contrastive_dim > 0)")
+        self.contrastive_weight = float(contrastive_weight)
+        self.contrastive_temperature = float(contrastive_temperature)
 
     @property
     def metrics(self):
@@ -168,41 +180,60 @@ class CondGAN(keras.Model):
         return keras.random.normal((batch_size, self.model_config.latent_dim),
                                    seed=self.seed_generator)
 
+    def discriminate(self, audio, text_embedding, training=True):
+        """(score float32[B, 1], audio_vectors, caption_vectors); the vectors are None
+        unless the discriminator has contrastive heads."""
+        out = self.discriminator([audio, text_embedding], training=training)
+        if isinstance(out, (list, tuple)):
+            return out[0], out[1], out[2]
+        return out, None, None
+
     def _critic(self, text_embedding):
-        return lambda x: self.discriminator([x, text_embedding], training=True)
+        return lambda x: self.discriminate(x, text_embedding)[0]
+
+    def _contrastive(self, audio_vectors, caption_vectors, text_embedding):
+        if self.contrastive_weight == 0:
+            return tf.constant(0.0)
+        return contrastive.info_nce(audio_vectors, caption_vectors, text_embedding,
+                                    self.contrastive_temperature)
 
     def discriminator_step(self, audio, text_embedding, loss_scale=1.0):
         """One D update.
 
         Returns:
           (d_loss, gp, mean real logit, mean fake logit, mean logit of real clips
-          under mismatched captions: 0 when mismatch_weight is 0).
+          under mismatched captions: 0 when mismatch_weight is 0, contrastive
+          term on the real pairs: 0 when contrastive_weight is 0).
         """
         batch_size = tf.shape(audio)[0]
         c = self.conditioner(text_embedding, training=True)
         fake = self.generator([self._sample_z(batch_size), c], training=True)
         fake = tf.stop_gradient(fake)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator([audio, text_embedding], training=True)
-            fake_logits = self.discriminator([fake, text_embedding], training=True)
+            real_logits, real_a, real_u = self.discriminate(audio, text_embedding)
+            fake_logits = self.discriminate(fake, text_embedding)[0]
             mismatch_logits = None
             if self.mismatch_weight > 0:
-                mismatch_logits = self.discriminator(
-                    [audio, mismatched_captions(text_embedding)], training=True)
+                mismatch_logits = self.discriminate(audio, mismatched_captions(text_embedding))[0]
             d_loss = losses.discriminator_loss(self.loss_kind, real_logits, fake_logits,
                                                mismatch_logits, self.mismatch_weight)
             gp = tf.constant(0.0)
             if self.loss_kind == "wgan_gp" and self.gp_weight > 0:
                 alpha = losses.sample_alpha(batch_size, self.seed_generator)
                 gp = losses.gradient_penalty(self._critic(text_embedding), audio, fake, alpha)
-            total = (d_loss + self.gp_weight * gp) * loss_scale
-        grads = tape.gradient(total, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+            nce = self._contrastive(real_a, real_u, text_embedding)
+            total = (d_loss + self.gp_weight * gp + self.contrastive_weight * nce) * loss_scale
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(total, variables)
+        # A head the active terms do not use (contrastive heads at weight 0) has no gradient.
+        self.d_optimizer.apply_gradients(
+            [(g, v) for g, v in zip(grads, variables) if g is not None])
         d_mismatch = tf.constant(0.0) if mismatch_logits is None else tf.reduce_mean(mismatch_logits)
-        return d_loss, gp, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits), d_mismatch
+        return (d_loss, gp, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits), d_mismatch,
+                nce)
 
     def generator_step(self, text_embedding, loss_scale=1.0):
-        """One update of conditioner + G. Returns (g_loss, kl, ms, replayed share)."""
+        """One update of conditioner + G. Returns (g_loss, kl, ms, replayed share, contrastive)."""
         batch_size = tf.shape(text_embedding)[0]
         z = self._sample_z(batch_size)
         with tf.GradientTape() as tape:
@@ -214,18 +245,20 @@ class CondGAN(keras.Model):
                 d_text, c, mask = self.replay(text_embedding, c, training=True)
                 replayed = tf.reduce_mean(tf.cast(mask, tf.float32))
             fake = self.generator([z, c], training=True)
-            fake_logits = self.discriminator([fake, d_text], training=True)
+            fake_logits, fake_a, fake_u = self.discriminate(fake, d_text)
             g_loss = losses.generator_loss(self.loss_kind, fake_logits)
+            nce = self._contrastive(fake_a, fake_u, d_text)
             ms = tf.constant(0.0)
             if self.mode_seeking_weight > 0:
                 z2 = self._sample_z(batch_size)
                 fake2 = self.generator([z2, c], training=True)
                 ms = losses.mode_seeking_loss(fake, fake2, z, z2)
-            total = (g_loss + kl + self.mode_seeking_weight * ms) * loss_scale
+            total = (g_loss + kl + self.mode_seeking_weight * ms
+                     + self.contrastive_weight * nce) * loss_scale
         variables = self.g_variables
         grads = tape.gradient(total, variables)
         self.g_optimizer.apply_gradients(zip(grads, variables))
-        return g_loss, kl, ms, replayed
+        return g_loss, kl, ms, replayed, nce
 
     def gan_step(self, audio, text_embedding, loss_scale=1.0) -> dict[str, tf.Tensor]:
         """`n_critic` discriminator updates, then one generator update.
@@ -248,11 +281,12 @@ class CondGAN(keras.Model):
             raise RuntimeError("CondGAN.compile(g_optimizer, d_optimizer, ...) must be called "
                                "before training")
         for _ in range(self.n_critic):
-            d_loss, gp, d_real, d_fake, d_mismatch = self.discriminator_step(
+            d_loss, gp, d_real, d_fake, d_mismatch, d_nce = self.discriminator_step(
                 audio, text_embedding, loss_scale)
-        g_loss, kl, ms, replayed = self.generator_step(text_embedding, loss_scale)
+        g_loss, kl, ms, replayed, g_nce = self.generator_step(text_embedding, loss_scale)
         return {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "kl": kl, "ms": ms,
-                "replayed": replayed, "d_real": d_real, "d_fake": d_fake, "d_mismatch": d_mismatch}
+                "replayed": replayed, "d_real": d_real, "d_fake": d_fake, "d_mismatch": d_mismatch,
+                "d_contrastive": d_nce, "g_contrastive": g_nce}
 
     def train_step(self, data):
         """Keras `fit` entry: data is (audio, text_embedding, ...) from condgan.data."""

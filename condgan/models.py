@@ -11,6 +11,14 @@ Synthesis") without batch norm (the critic is trained with WGAN-GP):
   phase shuffle, down to 16 steps; then the caption's projection is tiled over
   those steps and mixed in by a kernel-1 convolution before the final logit.
 
+The spectral family (`model.generator` / `model.discriminator` = "spectral",
+issue 8's second base) works on STFT frames instead: the generator emits
+log-magnitude and instantaneous-frequency frames that `condgan.spectral`
+inverts to a waveform; the discriminator runs 2-D convolutions over the clip's
+log-|STFT|. Either discriminator can read the caption by concatenation or by
+projection, with or without spectral normalisation, and optionally carries the
+contrastive heads of `condgan.contrastive`.
+
 Lengths: 16 * 4**k samples use k stride-4 layers (k = 5 is WaveGAN's 16384;
 the small lengths scale the widest layer down so the last hidden layer still
 has `model_dim` channels); 16 * 4**k * 2 samples (512 ... 32768) add a last
@@ -23,8 +31,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from condgan import layers
+from condgan import layers, spectral
 from condgan.config import ModelConfig, SUPPORTED_LENGTHS
+from condgan.film import FiLM
+from condgan.projection import InnerProduct
 
 # Time steps at the narrow end of both networks, as in WaveGAN.
 _BASE_STEPS = 16
@@ -78,18 +88,52 @@ def build_conditioner(cfg: ModelConfig, seed: int | None = None) -> keras.Model:
     """
     cfg.validate()
     text = keras.Input((cfg.text_dim,), name="text_embedding")
+    x = normalize_text(cfg, text)
     if cfg.cond_augment:
         c = layers.CondAugment(
             cfg.cond_dim, cfg.kl_weight, dropout=cfg.text_dropout, seed=seed,
-            name="cond_augment")(text)
+            name="cond_augment")(x)
     else:
         c = layers.TextProjection(
-            cfg.cond_dim, dropout=cfg.text_dropout, seed=seed, name="text_projection")(text)
+            cfg.cond_dim, dropout=cfg.text_dropout, seed=seed, name="text_projection")(x)
     return keras.Model(text, c, name="conditioner")
 
 
+def normalize_text(cfg: ModelConfig, text):
+    """`model.text_norm`: "none" passes the caption embedding on; "rms" scales it to unit RMS.
+
+    The text encoder's embeddings are unit-norm (512-d USE: components of about
+    0.044), so at the generator's input the caption was about 20x weaker than
+    z ~ N(0, 1); "rms" multiplies by sqrt(text_dim) / |t|.
+    """
+    if cfg.text_norm == "none":
+        return text
+    x = keras.layers.UnitNormalization(name="text_unit_norm")(text)
+    return keras.layers.Rescaling(float(np.sqrt(cfg.text_dim)), name="text_rms_scale")(x)
+
+
 def build_generator(cfg: ModelConfig) -> keras.Model:
-    """Builds the WaveGAN generator conditioned on `c`.
+    """Builds the generator of `cfg.generator` ("wavegan" or "spectral"), conditioned on `c`.
+
+    Args:
+      cfg: the model config.
+
+    Returns:
+      keras.Model "generator": [z float32[batch, latent_dim],
+      c float32[batch, cond_dim]] -> audio float32[batch, length, 1] in [-1, 1].
+
+    Raises:
+      condgan.config.ConfigError: `cfg` is invalid.
+    """
+    cfg.validate()
+    if cfg.generator == "spectral":
+        return build_spectral_generator(cfg)
+    return build_wavegan_generator(cfg)
+
+
+def build_wavegan_generator(cfg: ModelConfig) -> keras.Model:
+    """Builds the WaveGAN generator conditioned on `c` (with FiLM after every hidden
+    up-layer when `cfg.film`).
 
     Args:
       cfg: the model config (`length`, `latent_dim`, `cond_dim`, `model_dim`,
@@ -116,40 +160,109 @@ def build_generator(cfg: ModelConfig) -> keras.Model:
     x = keras.layers.ReLU(name="z_relu")(x)
     for i, stride in enumerate(strides):
         last = i == n - 1
-        x = keras.layers.Conv1DTranspose(
-            1 if last else d * 2 ** (n - 2 - i), cfg.kernel_len, strides=stride, padding="same",
-            activation="tanh" if last else "relu", name=f"upconv_{i}")(x)
+        channels = 1 if last else d * 2 ** (n - 2 - i)
+        if cfg.film and not last:
+            x = keras.layers.Conv1DTranspose(
+                channels, cfg.kernel_len, strides=stride, padding="same", name=f"upconv_{i}")(x)
+            x = FiLM(channels, name=f"upconv_{i}_film")(x, c)
+            x = keras.layers.ReLU(name=f"upconv_{i}_relu")(x)
+        else:
+            x = keras.layers.Conv1DTranspose(
+                channels, cfg.kernel_len, strides=stride, padding="same",
+                activation="tanh" if last else "relu", name=f"upconv_{i}")(x)
     return keras.Model([z, c], x, name="generator")
 
 
-def build_discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Model:
-    """Builds the text-conditioned WaveGAN discriminator (critic).
+# Log-magnitude bias of the spectral generator's output at initialisation: quiet noise
+# (e^-4 per bin), so the first clips are not saturated by the final tanh.
+_SPECTRAL_INITIAL_LOG_MAGNITUDE = -4.0
+# Kernel of the spectral generator's convolutions over frames.
+_SPECTRAL_KERNEL = 5
 
-    Phase shuffle (radius `cfg.phase_shuffle`) follows every down-layer but the
-    last, and at most the first four, as in WaveGAN (whose v2 lengths shuffle
-    neither the 16 * model_dim layer nor the extra one). The caption enters
-    after the last down-layer: `TextProjection(cond_dim)` tiled over its 16
-    steps, concatenated as channels and mixed by a kernel-1 convolution as wide
-    as that layer (16 * model_dim at 16384, 32 * model_dim at the v2 lengths).
+
+def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
+    """Builds the spectral generator: STFT frames from (z, c), inverted in the graph.
+
+    Dense(z, c) -> T/4 frames of 8 * model_dim channels -> two rounds of
+    nearest-neighbour upsampling by 2 and a kernel-5 convolution over frames,
+    then one more convolution (each followed by FiLM when `cfg.film`, and
+    leaky ReLU) -> kernel-1 heads for log-magnitude (linear) and IF (tanh) of
+    F = stft_frame // 2 + 1 bins -> `condgan.spectral.SpectralSynthesis`.
+    T = length / stft_hop + stft_frame / stft_hop frames.
 
     Args:
-      cfg: the model config (`length`, `text_dim`, `cond_dim`, `model_dim`,
-        `kernel_len`, `phase_shuffle`, `text_dropout` are used).
+      cfg: the model config (`length`, `latent_dim`, `cond_dim`, `model_dim`,
+        `stft_frame`, `stft_hop`, `film` are used).
+
+    Returns:
+      keras.Model "generator": [z float32[batch, latent_dim],
+      c float32[batch, cond_dim]] -> audio float32[batch, length, 1] in [-1, 1].
+    """
+    frames = spectral.synthesis_frames(cfg.length, cfg.stft_frame, cfg.stft_hop)
+    bins = cfg.stft_frame // 2 + 1
+    width = 8 * cfg.model_dim
+    z = keras.Input((cfg.latent_dim,), name="z")
+    c = keras.Input((cfg.cond_dim,), name="c")
+    x = keras.layers.Concatenate(name="z_c")([z, c])
+    x = keras.layers.Dense(frames // 4 * width, name="z_project")(x)
+    x = keras.layers.Reshape((frames // 4, width), name="z_reshape")(x)
+    x = keras.layers.LeakyReLU(negative_slope=0.2, name="z_lrelu")(x)
+    for i, upsample in enumerate((2, 2, 1)):
+        if upsample > 1:
+            x = keras.layers.UpSampling1D(upsample, name=f"upsample_{i}")(x)
+        x = keras.layers.Conv1D(width, _SPECTRAL_KERNEL, padding="same", name=f"conv_{i}")(x)
+        if cfg.film:
+            x = FiLM(width, name=f"conv_{i}_film")(x, c)
+        x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv_{i}_lrelu")(x)
+    log_magnitude = keras.layers.Conv1D(
+        bins, 1, bias_initializer=keras.initializers.Constant(_SPECTRAL_INITIAL_LOG_MAGNITUDE),
+        name="log_magnitude")(x)
+    inst_freq = keras.layers.Conv1D(bins, 1, activation="tanh", name="inst_freq")(x)
+    audio = spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
+                                       name="synthesis")(log_magnitude, inst_freq)
+    return keras.Model([z, c], audio, name="generator")
+
+
+def build_discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Model:
+    """Builds the text-conditioned discriminator (critic) of `cfg.discriminator`.
+
+    Features phi(x): WaveGAN's strided 1-D convolutions over the waveform
+    ("wavegan": leaky ReLU, phase shuffle (radius `cfg.phase_shuffle`) after
+    every down-layer but the last and at most the first four, as in WaveGAN,
+    down to 16 steps) or 2-D convolutions over the clip's log-|STFT|
+    ("spectral": four 3x3 stride-2 layers of 2, 4, 8, 16 x model_dim channels,
+    leaky ReLU, global average pooling). The caption t = TextProjection(cond_dim)
+    of the (normalised) embedding enters by `cfg.d_conditioning`:
+      - "concat": t tiled over the 16 steps, concatenated as channels, mixed by
+        a kernel-1 convolution as wide as the last layer, then a dense logit
+        (WaveGAN "wavegan" features only);
+      - "projection": logit = Dense(1)(phi) + <V t, phi> (Miyato & Koyama 2018).
+    With `cfg.spectral_norm` every convolution and dense layer of the critic
+    (not the caption's TextProjection) is wrapped in
+    `keras.layers.SpectralNormalization`. With `cfg.contrastive_dim` > 0 the
+    model also returns the contrastive heads Dense(K)(phi) and Dense(K)(t).
+
+    Args:
+      cfg: the model config.
       seed: optional int; seeds the phase-shuffle and dropout streams (each
         layer gets its own seed derived from it).
 
     Returns:
       keras.Model "discriminator": [audio float32[batch, length, 1],
       text_embedding float32[batch, text_dim]] -> score float32[batch, 1]
-      (an unbounded logit / critic value).
+      (an unbounded logit / critic value), or [score, audio_vectors
+      float32[batch, K], caption_vectors float32[batch, K]] with contrastive heads.
 
     Raises:
-      condgan.config.ConfigError: `cfg` is invalid.
+      condgan.config.ConfigError: `cfg` is invalid, or asks for "concat" with
+        spectral features.
     """
+    from condgan.config import ConfigError
+
     cfg.validate()
-    strides = layer_strides(cfg.length)
-    n = len(strides)
-    d = cfg.model_dim
+    if cfg.discriminator == "spectral" and cfg.d_conditioning == "concat":
+        raise ConfigError("the spectral discriminator reads the caption by projection: set "
+                          "model.d_conditioning=projection")
 
     def layer_seed(index: int) -> int | None:
         # Hash (seed, index) rather than add: callers seed other models with seed + 1 etc.,
@@ -158,23 +271,55 @@ def build_discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Mode
             return None
         return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
 
+    def sn(layer):
+        return keras.layers.SpectralNormalization(layer, name=layer.name + "_sn") \
+            if cfg.spectral_norm else layer
+
     audio = keras.Input((cfg.length, 1), name="audio")
     text = keras.Input((cfg.text_dim,), name="text_embedding")
-    x = audio
-    for i, stride in enumerate(strides):
-        x = keras.layers.Conv1D(
-            d * 2 ** i, cfg.kernel_len, strides=stride, padding="same", name=f"downconv_{i}")(x)
-        x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"downconv_{i}_lrelu")(x)
-        if cfg.phase_shuffle > 0 and i < min(n - 1, _MAX_PHASE_SHUFFLES):
-            x = layers.PhaseShuffle(
-                cfg.phase_shuffle, seed=layer_seed(i + 1), name=f"phase_shuffle_{i}")(x)
 
-    t = layers.TextProjection(
-        cfg.cond_dim, dropout=cfg.text_dropout, seed=layer_seed(0), name="text_projection")(text)
-    t = keras.layers.RepeatVector(_BASE_STEPS, name="text_tile")(t)
-    x = keras.layers.Concatenate(name="audio_text")([x, t])
-    x = keras.layers.Conv1D(d * 2 ** (n - 1), 1, name="cond_conv")(x)
-    x = keras.layers.LeakyReLU(negative_slope=0.2, name="cond_conv_lrelu")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    score = keras.layers.Dense(1, name="output")(x)
-    return keras.Model([audio, text], score, name="discriminator")
+    def caption():
+        # Built after the feature layers, as in the first version (checkpoint layout).
+        return layers.TextProjection(
+            cfg.cond_dim, dropout=cfg.text_dropout, seed=layer_seed(0),
+            name="text_projection")(normalize_text(cfg, text))
+
+    if cfg.discriminator == "spectral":
+        x = spectral.LogMagnitudeSTFT(cfg.stft_frame, cfg.stft_hop, name="log_stft")(audio)
+        # log|X| spans about [-9, 4]: centre and scale it near [-1, 2].
+        x = keras.layers.Rescaling(0.25, offset=1.0, name="log_stft_scale")(x)
+        for i in range(4):
+            x = sn(keras.layers.Conv2D(2 * cfg.model_dim * 2 ** i, 3, strides=2, padding="same",
+                                       name=f"conv2d_{i}"))(x)
+            x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv2d_{i}_lrelu")(x)
+        phi = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        t = caption()
+    else:
+        strides = layer_strides(cfg.length)
+        n = len(strides)
+        d = cfg.model_dim
+        x = audio
+        for i, stride in enumerate(strides):
+            x = sn(keras.layers.Conv1D(d * 2 ** i, cfg.kernel_len, strides=stride,
+                                       padding="same", name=f"downconv_{i}"))(x)
+            x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"downconv_{i}_lrelu")(x)
+            if cfg.phase_shuffle > 0 and i < min(n - 1, _MAX_PHASE_SHUFFLES):
+                x = layers.PhaseShuffle(
+                    cfg.phase_shuffle, seed=layer_seed(i + 1), name=f"phase_shuffle_{i}")(x)
+        t = caption()
+        if cfg.d_conditioning == "concat":
+            tiled = keras.layers.RepeatVector(_BASE_STEPS, name="text_tile")(t)
+            x = keras.layers.Concatenate(name="audio_text")([x, tiled])
+            x = sn(keras.layers.Conv1D(d * 2 ** (n - 1), 1, name="cond_conv"))(x)
+            x = keras.layers.LeakyReLU(negative_slope=0.2, name="cond_conv_lrelu")(x)
+        phi = keras.layers.Flatten(name="flatten")(x)
+    score = sn(keras.layers.Dense(1, name="output"))(phi)
+    if cfg.d_conditioning == "projection":
+        v = sn(keras.layers.Dense(phi.shape[-1], use_bias=False, name="caption_embed"))(t)
+        score = keras.layers.Add(name="score")([score, InnerProduct(name="projection")(phi, v)])
+    outputs = score
+    if cfg.contrastive_dim > 0:
+        outputs = [score,
+                   keras.layers.Dense(cfg.contrastive_dim, name="audio_head")(phi),
+                   keras.layers.Dense(cfg.contrastive_dim, name="caption_head")(t)]
+    return keras.Model([audio, text], outputs, name="discriminator")

@@ -123,8 +123,9 @@ def apply_overrides(cfg, overrides: list[str]):
 def paths(args, spec):
     work = os.path.abspath(args.work_dir)
     return {
-        "data": os.path.join(work, "data", spec["name"]),
-        "classifier": os.path.join(work, "data", spec["name"] + "-classifier"),
+        # A second base of a dataset ("synth-spectral") shares the dataset's data and classifier.
+        "data": os.path.join(work, "data", spec.get("data", spec["name"])),
+        "classifier": os.path.join(work, "data", spec.get("data", spec["name"]) + "-classifier"),
         "runs": os.path.join(work, "runs", spec["name"]),
         "results": os.path.join(RESULTS, spec["name"]),
     }

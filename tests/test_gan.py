@@ -172,7 +172,7 @@ def test_the_kl_term_trains_the_conditioner_in_the_g_step():
     after = {}
     for kl_weight in (0.0, 100.0):
         gan = fresh_gan(tiny_config(kl_weight=kl_weight, replay=False))
-        _, kl, _, _ = gan.generator_step(text)
+        _, kl, _, _, _ = gan.generator_step(text)
         assert (float(kl) > 0) == (kl_weight > 0)
         after[kl_weight] = gan.conditioner.trainable_variables[0].numpy()
     assert not np.allclose(after[0.0], after[100.0])
@@ -316,7 +316,7 @@ def _caption_gap(mismatch_weight, steps=100):
     # The reported mismatch logit is D's mean score of the real clips under the rolled
     # captions, before the update (no dropout or phase shuffle here, so training=False agrees).
     before = gan.discriminator([audio, tf.roll(text, 1, axis=0)], training=False)
-    *_, d_mismatch = step(audio, text)
+    d_mismatch = step(audio, text)[4]
     expected = float(tf.reduce_mean(before)) if mismatch_weight > 0 else 0.0
     assert float(d_mismatch) == pytest.approx(expected, abs=1e-5)
     right = gan.discriminator([audio, text], training=False)
@@ -380,3 +380,28 @@ def test_more_than_one_replica_warns_that_replicas_share_random_draws():
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "WARNINGS ['2 replicas: every replica draws the same']" in out.stdout
+
+
+def test_contrastive_term_trains_the_heads_and_is_refused_without_them():
+    cfg = tiny_config()
+    with pytest.raises(ValueError, match="contrastive heads"):
+        fresh_gan(cfg).compile(keras.optimizers.Adam(), keras.optimizers.Adam(),
+                               loss="hinge", contrastive_weight=1.0)
+    cfg.model.contrastive_dim = 4
+    cfg.train.loss, cfg.train.n_critic = "hinge", 1
+
+    def head_change(weight):
+        gan = fresh_gan(cfg)
+        gan.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2), loss="hinge",
+                    n_critic=1, contrastive_weight=weight)
+        audio, text = _two_class_batch()
+        head = gan.discriminator.get_layer("audio_head").kernel
+        before = head.numpy().copy()
+        values = gan.gan_step(audio, text)
+        return np.abs(head.numpy() - before).max(), values
+
+    moved, values = head_change(1.0)
+    assert moved > 0
+    assert float(values["d_contrastive"]) > 0 and float(values["g_contrastive"]) > 0
+    still, values = head_change(0.0)
+    assert still == 0 and float(values["d_contrastive"]) == 0

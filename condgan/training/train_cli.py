@@ -52,6 +52,22 @@ HELP = {
     "model.replay_capacity": "Pairs kept in the replay buffer.",
     "model.replay_prob": "Probability that a step replays stored pairs.",
     "model.replay_fraction": "Share of the batch replaced when a step replays.",
+    "model.replay_memory": "ring (the last replay_capacity pairs) or reservoir (a uniform "
+                           "sample of every pair seen, so the memory spans the run).",
+    "model.generator": "wavegan (transposed 1-D convolutions over the waveform) or spectral "
+                       "(log-magnitude + instantaneous-frequency frames, inverse STFT).",
+    "model.discriminator": "wavegan (strided 1-D convolutions over the waveform) or spectral "
+                           "(2-D convolutions over the clip's log-|STFT|).",
+    "model.d_conditioning": "How D reads the caption: concat (after its last layer) or "
+                            "projection (<V t, phi(x)>, Miyato & Koyama 2018).",
+    "model.spectral_norm": "Spectral normalisation of every discriminator layer.",
+    "model.film": "FiLM: c scales and shifts the channels of every generator layer.",
+    "model.text_norm": "none, or rms: caption embeddings scaled to unit RMS before the first "
+                       "layer (USE's unit-norm 512-d vectors are 22.6x smaller than z).",
+    "model.stft_frame": "STFT frame of the spectral generator / discriminator (samples).",
+    "model.stft_hop": "STFT hop of the spectral generator / discriminator (samples).",
+    "model.contrastive_dim": "Width of D's audio and caption heads for the contrastive "
+                             "term; 0 = none.",
     "train.loss": "wgan_gp, hinge or non_saturating.",
     "train.gp_weight": "Gradient penalty weight (wgan_gp).",
     "train.n_critic": "Discriminator updates per generator update.",
@@ -63,6 +79,9 @@ HELP = {
     "train.mode_seeking_weight": "Weight of the mode-seeking (MSGAN) regulariser; 0 disables.",
     "train.mismatch_weight": "Share in [0, 1) of D's negative term for real clips paired with "
                              "another clip's caption (matching-aware D, StackGAN: 0.5); 0 disables.",
+    "train.contrastive_weight": "Weight of the cross-modal contrastive (InfoNCE) term in D "
+                                "(real pairs) and G (its pairs); 0 disables.",
+    "train.contrastive_temperature": "Temperature of the contrastive term.",
     "train.steps": "Total generator steps of the run (a resumed run continues to this).",
     "train.seed": "Seed of weights, z, noise and data order.",
     "train.checkpoint_every": "Save a checkpoint every N steps.",

@@ -37,7 +37,9 @@ def build_gan(config: Config, strategy: tf.distribute.Strategy | None = None) ->
             g_optimizer=keras.optimizers.Adam(t.g_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
             d_optimizer=keras.optimizers.Adam(t.d_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
             loss=t.loss, gp_weight=t.gp_weight, n_critic=t.n_critic,
-            mode_seeking_weight=t.mode_seeking_weight, mismatch_weight=t.mismatch_weight)
+            mode_seeking_weight=t.mode_seeking_weight, mismatch_weight=t.mismatch_weight,
+            contrastive_weight=t.contrastive_weight,
+            contrastive_temperature=t.contrastive_temperature)
         gan.build_optimizers()
     return gan
 

@@ -1,0 +1,132 @@
+"""Tests of the second base's switches (condgan.models, issue 8): spectral G and D,
+projection, spectral normalisation, FiLM, text RMS normalisation, contrastive heads."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from condgan import models
+from condgan.config import ConfigError, ModelConfig
+from condgan.film import FiLM
+
+BATCH = 4
+
+
+def _cfg(**overrides):
+    kwargs = dict(length=1024, text_dim=16, latent_dim=8, model_dim=4, cond_dim=8,
+                  text_dropout=0.0, stft_frame=128, stft_hop=32, generator="spectral",
+                  discriminator="spectral", d_conditioning="projection")
+    kwargs.update(overrides)
+    return ModelConfig(**kwargs)
+
+
+def _inputs(cfg, seed=0):
+    rng = np.random.default_rng(seed)
+    return (tf.constant(rng.normal(size=(BATCH, cfg.latent_dim)), tf.float32),
+            tf.constant(rng.normal(size=(BATCH, cfg.cond_dim)), tf.float32),
+            tf.constant(rng.normal(size=(BATCH, cfg.text_dim)), tf.float32),
+            tf.constant(rng.uniform(-1, 1, size=(BATCH, cfg.length, 1)), tf.float32))
+
+
+@pytest.mark.parametrize("length, frame, hop", [(1024, 128, 32), (4096, 256, 64), (256, 64, 16)])
+def test_spectral_generator_shape_and_range(length, frame, hop):
+    cfg = _cfg(length=length, stft_frame=frame, stft_hop=hop)
+    z, c, _, _ = _inputs(cfg)
+    audio = models.build_generator(cfg)([z, c]).numpy()
+    assert audio.shape == (BATCH, length, 1)
+    assert np.all(np.abs(audio) <= 1.0) and np.std(audio) > 0
+
+
+def test_spectral_generator_frames_must_fit_the_upsampling():
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        _cfg(length=1024, stft_frame=384, stft_hop=128).validate()  # 8 + 3 frames
+
+
+@pytest.mark.parametrize("disc, cond", [("spectral", "projection"), ("wavegan", "projection"),
+                                        ("wavegan", "concat")])
+def test_discriminator_reads_the_caption(disc, cond):
+    cfg = _cfg(discriminator=disc, d_conditioning=cond)
+    _, _, text, audio = _inputs(cfg)
+    d = models.build_discriminator(cfg, seed=0)
+    score = d([audio, text]).numpy()
+    assert score.shape == (BATCH, 1)
+    other = d([audio, tf.reverse(text, [0])]).numpy()
+    assert not np.allclose(score, other)  # the caption changes the score
+
+
+def test_spectral_discriminator_refuses_concat():
+    with pytest.raises(ConfigError, match="projection"):
+        models.build_discriminator(_cfg(d_conditioning="concat"))
+
+
+def test_contrastive_heads():
+    cfg = _cfg(contrastive_dim=6)
+    _, _, text, audio = _inputs(cfg)
+    score, a, u = models.build_discriminator(cfg)([audio, text])
+    assert score.shape == (BATCH, 1) and a.shape == (BATCH, 6) and u.shape == (BATCH, 6)
+
+
+@pytest.mark.parametrize("disc", ["spectral", "wavegan"])
+def test_spectral_norm_bounds_every_wrapped_kernel(disc):
+    cfg = _cfg(discriminator=disc, spectral_norm=True)
+    _, _, text, audio = _inputs(cfg)
+    d = models.build_discriminator(cfg, seed=0)
+    wrapped = [l for l in d.layers if isinstance(l, keras.layers.SpectralNormalization)]
+    assert len(wrapped) >= 5
+    opt = keras.optimizers.Adam(1e-2)
+    for _ in range(30):  # updates between calls; power iteration converges across calls
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(d([audio, text], training=True))
+        opt.apply_gradients(zip(tape.gradient(loss, d.trainable_variables), d.trainable_variables))
+    d([audio, text], training=True)
+    for layer in wrapped:
+        kernel = layer.kernel.numpy().reshape(-1, layer.kernel.shape[-1])
+        top = np.linalg.svd(kernel, compute_uv=False)[0]
+        assert top == pytest.approx(1.0, abs=0.05), layer.name
+    # Without the switch the same kernels are not normalised.
+    plain = models.build_discriminator(_cfg(discriminator=disc), seed=0)
+    tops = [np.linalg.svd(l.kernel.numpy().reshape(-1, l.kernel.shape[-1]), compute_uv=False)[0]
+            for l in plain.layers if hasattr(l, "kernel") and "conv" in l.name]
+    assert max(abs(t - 1.0) for t in tops) > 0.05
+
+
+def test_film_starts_as_identity_and_then_depends_on_c():
+    film = FiLM(3)
+    x = tf.random.normal([2, 5, 3])
+    c = tf.random.normal([2, 4])
+    np.testing.assert_allclose(film(x, c).numpy(), x.numpy())
+    film.dense.kernel.assign(tf.random.normal(film.dense.kernel.shape))
+    y1 = film(x, c).numpy()
+    y2 = film(x, -c).numpy()
+    assert not np.allclose(y1, y2)
+    # Per channel: gamma and beta broadcast over time.
+    gb = c.numpy() @ film.dense.kernel.numpy() + film.dense.bias.numpy()
+    expected = x.numpy() * (1 + gb[:, None, :3]) + gb[:, None, 3:]
+    np.testing.assert_allclose(y1, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("generator", ["spectral", "wavegan"])
+def test_film_generator_has_film_layers(generator):
+    cfg = _cfg(generator=generator, film=True)
+    g = models.build_generator(cfg)
+    assert any(isinstance(l, FiLM) for l in g.layers)
+    assert not any(isinstance(l, FiLM) for l in models.build_generator(
+        _cfg(generator=generator)).layers)
+
+
+def test_text_rms_norm_makes_the_conditioner_scale_invariant():
+    cfg = _cfg(text_norm="rms", cond_augment=False)
+    cond = models.build_conditioner(cfg, seed=0)
+    _, _, text, _ = _inputs(cfg)
+    np.testing.assert_allclose(cond(text).numpy(), cond(3.0 * text).numpy(), rtol=1e-4, atol=1e-5)
+    plain = models.build_conditioner(_cfg(cond_augment=False), seed=0)
+    assert not np.allclose(plain(text).numpy(), plain(3.0 * text).numpy())
+
+
+@pytest.mark.parametrize("field, value", [("generator", "diffusion"), ("discriminator", "x"),
+                                          ("d_conditioning", "film"), ("text_norm", "l1"),
+                                          ("replay_memory", "fifo")])
+def test_unknown_choices_are_refused(field, value):
+    with pytest.raises(ConfigError, match=f"model.{field}="):
+        _cfg(**{field: value}).validate()
