@@ -186,7 +186,8 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
     Dense(z, c) -> T/4 frames of 8 * model_dim channels -> two rounds of
     nearest-neighbour upsampling by 2 and a kernel-5 convolution over frames,
     then one more convolution (each followed by FiLM when `cfg.film`, and
-    leaky ReLU) -> kernel-1 heads for log-magnitude (linear) and IF (tanh) of
+    leaky ReLU) -> kernel-1 heads for log-magnitude (linear) and IF (tanh,
+    zero-initialised: phase-coherent partials at the bin centres) of
     F = stft_frame // 2 + 1 bins -> `condgan.spectral.SpectralSynthesis`.
     T = length / stft_hop + stft_frame / stft_hop frames.
 
@@ -217,7 +218,9 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
     log_magnitude = keras.layers.Conv1D(
         bins, 1, bias_initializer=keras.initializers.Constant(_SPECTRAL_INITIAL_LOG_MAGNITUDE),
         name="log_magnitude")(x)
-    inst_freq = keras.layers.Conv1D(bins, 1, activation="tanh", name="inst_freq")(x)
+    # IF counts from each bin's centre advance: a zero head starts with coherent partials.
+    inst_freq = keras.layers.Conv1D(bins, 1, activation="tanh", kernel_initializer="zeros",
+                                    name="inst_freq")(x)
     audio = spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
                                        name="synthesis")(log_magnitude, inst_freq)
     return keras.Model([z, c], audio, name="generator")

@@ -9,7 +9,7 @@ from condgan.training import demo
 def test_demo_runs_every_stage_and_scores_its_samples(tmp_path, text_encoder_dir, monkeypatch):
     monkeypatch.setattr(demo, "CLASSIFIER_EPOCHS", 1)
     monkeypatch.setattr(demo, "SCORE_CLIPS", 24)
-    out = demo.run_demo(str(tmp_path / "demo"), max_minutes=2, steps=2, num_examples=240, seed=0,
+    out = demo.run_demo(str(tmp_path / "demo"), max_minutes=2, steps=2, num_examples=480, seed=0,
                         text_encoder=text_encoder_dir)
     assert out["step"] == 2
     wavs = [f for f in os.listdir(out["samples"]) if f.endswith(".wav")]

@@ -36,17 +36,14 @@ def test_synthesis_inverts_the_numpy_analysis():
     np.testing.assert_allclose(out, np.tanh(audio), atol=1e-4)
 
 
-def test_constant_if_makes_a_steady_tone():
-    # One bin with a constant phase advance is a sinusoid at that bin's frequency.
+def test_zero_if_makes_a_steady_tone_at_the_bin_centre():
+    # IF counts from the bin's centre advance: IF = 0 in one bin is a sinusoid at its centre.
     length, frame, hop = 1024, 256, 64
     frames = spectral.synthesis_frames(length, frame, hop)
     log_mag = np.full((1, frames, frame // 2 + 1), -30.0, np.float32)
     k = 16
     log_mag[:, :, k] = np.log(20.0)
-    # A sinusoid at bin k advances its phase by 2 pi k hop / frame per hop.
-    advance = (2 * np.pi * k * hop / frame + np.pi) % (2 * np.pi) - np.pi
     inst_freq = np.zeros_like(log_mag)
-    inst_freq[:, :, k] = advance / np.pi
     out = spectral.SpectralSynthesis(length, frame, hop)(log_mag, inst_freq).numpy()[0, :, 0]
     spectrum = np.abs(np.fft.rfft(out))
     peak_hz = np.argmax(spectrum) * 1.0 / length * frame  # in units of STFT bins
@@ -90,3 +87,22 @@ def test_layers_round_trip_their_config():
     assert (again.length, again.frame, again.hop) == (4096, 256, 64)
     stft = spectral.LogMagnitudeSTFT.from_config(spectral.LogMagnitudeSTFT(128, 32).get_config())
     assert (stft.frame, stft.hop) == (128, 32)
+
+
+def test_if_offsets_the_frequency_from_the_bin_centre():
+    # A deviation of d (x pi rad per hop) moves the tone by d * frame / (2 hop) bins.
+    length, frame, hop = 2048, 256, 64
+    frames = spectral.synthesis_frames(length, frame, hop)
+    log_mag = np.full((1, frames, frame // 2 + 1), -30.0, np.float32)
+    log_mag[:, :, 20] = np.log(20.0)
+    inst_freq = np.zeros_like(log_mag)
+    inst_freq[:, :, 20] = 0.25  # + 0.5 bin
+    out = spectral.SpectralSynthesis(length, frame, hop)(log_mag, inst_freq).numpy()[0, :, 0]
+    peak_bin = np.argmax(np.abs(np.fft.rfft(out))) * frame / length
+    assert peak_bin == pytest.approx(20.5, abs=0.1)
+
+
+def test_centre_advance_matches_the_definition():
+    adv = spectral.centre_advance(256, 64)
+    assert adv[0] == 0 and adv[1] == pytest.approx(np.pi / 2) and adv[3] == pytest.approx(-np.pi / 2)
+    assert np.all(np.abs(adv) <= np.pi + 1e-6)

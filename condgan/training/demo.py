@@ -150,8 +150,11 @@ SCORE_CLIPS = 240
 CLASSIFIER_EPOCHS = 5
 
 
-def score_samples(output_dir: str, data_dir: str, export_dir: str, seed: int) -> dict:
-    """Conditional accuracy and z-diversity of the exported model, by a classifier of the set."""
+def score_samples(output_dir: str, data_dir: str, export_dir: str, seed: int) -> dict | None:
+    """Conditional accuracy and z-diversity of the exported model, by a classifier of the set.
+
+    Returns None (with a message) when the set is too small to score.
+    """
     from condgan import fileio
     from condgan.evaluation.classifier import train_classifier
     from condgan.evaluation.evaluate import evaluate
@@ -166,9 +169,15 @@ def score_samples(output_dir: str, data_dir: str, export_dir: str, seed: int) ->
         log(f"      classifier test accuracy {report['test_accuracy']:.3f}")
     else:
         log(f"[6/6] scoring with {classifier_dir}")
-    results = evaluate(load_generator(export_dir), data_dir, classifier_dir,
-                       num_clips=SCORE_CLIPS, z_per_caption=4, captions_per_class=2, seed=seed,
-                       ndb_bins=10)
+    from condgan.evaluation.evaluate import EvaluationError
+
+    try:
+        results = evaluate(load_generator(export_dir), data_dir, classifier_dir,
+                           num_clips=SCORE_CLIPS, z_per_caption=4, captions_per_class=2,
+                           seed=seed, ndb_bins=10)
+    except EvaluationError as e:  # e.g. too few test clips per class for --num_examples
+        log(f"      cannot score the samples: {e}")
+        return None
     metrics = results["metrics"]
     score = {name: {"generated": metrics[name]["generated"], "real": metrics[name]["real"]}
              for name in ("conditional_accuracy", "z_diversity") if name in metrics}
