@@ -69,7 +69,7 @@ ARM_OVERRIDES = {
                          replay=True), train=dict(mode_seeking_weight=1.0)),
 }
 # Headline numbers of the table: (metric of condgan.evaluation.evaluate, field, label).
-# d_self and d_train are reported as ratios to the real test split's own (DESIGN.md).
+# d_self and d_train are reported as ratios to the real test split's own (docs/metrics.md).
 # Reports written before a metric existed lack it: their cells show "–".
 TABLE_METRICS = (
     ("conditional_accuracy", "generated", "cond. acc."),

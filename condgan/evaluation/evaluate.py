@@ -1,4 +1,4 @@
-"""Scores a generator with every metric of DESIGN.md, beside the real data's own values.
+"""Scores a generator with every metric of docs/metrics.md, beside the real data's own values.
 
 `evaluate(generate, data_dir, classifier)` draws captions uniformly over the
 dataset's classes (a caption's class comes from the training split's
@@ -120,7 +120,7 @@ def evaluate(generate: GenerateFn,
              ndb_bins: int = NDB_BINS,
              model_name: str | None = None,
              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Generates clips and computes every DESIGN metric, generated and real.
+    """Generates clips and computes every metric of docs/metrics.md, generated and real.
 
     Clip i of the main set has class i mod K (K classes; so every IS split is
     balanced) and a caption drawn uniformly from that class's training
@@ -187,6 +187,10 @@ def evaluate(generate: GenerateFn,
     check_split_labels(train["labels"], k, data_dir, "train")
     check_split_labels(test["labels"], k, data_dir, "test")
     n_train, n_test = len(train["labels"]), len(test["labels"])
+    if train["groups_stored"] < n_train or test["groups_stored"] < n_test:
+        say(f"note: {data_dir} has clips without a stored condition group (prepared before "
+            "groups existed); they fall back to their class, so z_diversity_caption measures "
+            "against the class. Prepare the dataset again for its groups")
     if n_train < ndb_bins:
         raise EvaluationError(f"{data_dir}: the training split has {n_train} clips, fewer than "
                               f"the {ndb_bins} k-means bins of NDB")

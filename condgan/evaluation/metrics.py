@@ -1,4 +1,4 @@
-"""Quality and collapse metrics of DESIGN.md, on classifier outputs and features.
+"""Quality and collapse metrics (docs/metrics.md), on classifier outputs and features.
 
 Pure numpy, computed in float64. Inputs are the scoring classifier's softmax
 probabilities (`conditional_accuracy`, `inception_score`) or its penultimate

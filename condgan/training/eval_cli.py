@@ -15,8 +15,8 @@ with condgan-train-classifier. Writes into --output_dir:
   generated_grid.png    spectrograms: rows captions, columns z (labels in .labels.txt)
   real_grid.png         spectrograms: rows classes, columns real test clips
 
-See `condgan.evaluation.evaluate` for the protocol. The same arguments give
-the same numbers.
+See `condgan.evaluation.evaluate` for the protocol and docs/metrics.md for the
+metrics. The same arguments give the same numbers.
 """
 
 from __future__ import annotations
