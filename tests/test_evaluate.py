@@ -296,6 +296,8 @@ def test_fewer_clips_than_ndb_bins_is_refused(setup):
         ev.evaluate(fresh_generator, data_dir, model, num_clips=49)
     with pytest.raises(ev.EvaluationError, match="z_per_caption must be an int >= 2"):
         ev.evaluate(fresh_generator, data_dir, model, z_per_caption=1)
+    with pytest.raises(ev.EvaluationError, match="num_clips=9 is fewer than the 10 splits"):
+        ev.evaluate(fresh_generator, data_dir, model, num_clips=9, ndb_bins=2)
 
 
 @pytest.mark.parametrize("wrong, message", [

@@ -253,7 +253,8 @@ def evaluate(generate: GenerateFn,
         num_clips, n_test, "real test split; all ordered pairs of distinct clips (as DiffWave's "
         "and SaShiMi's SC09 tables)")
     out["modified_inception_score_within_class"] = _entry(
-        metrics.modified_inception_score(gen_probs, gen_labels),
+        # Clip i asks for class i mod K: some class has two clips iff N > K.
+        metrics.modified_inception_score(gen_probs, gen_labels) if num_clips > k else None,
         metrics.modified_inception_score(test_probs, test_labels), num_clips, n_test,
         "real test split; pairs of one class (generated: the caption's class)")
 
@@ -719,6 +720,9 @@ def _check_settings(num_clips, z_per_caption, captions_per_class, seed, batch_si
     if num_clips < ndb_bins:
         raise EvaluationError(f"num_clips={num_clips} is fewer than the {ndb_bins} k-means bins "
                               f"of NDB; generate at least {ndb_bins} clips (1000 is the default)")
+    if num_clips < IS_SPLITS:
+        raise EvaluationError(f"num_clips={num_clips} is fewer than the {IS_SPLITS} splits of the "
+                              "inception score; generate at least that many clips")
 
 
 def _fmt(x) -> str:
