@@ -82,9 +82,13 @@ def test_a_perfect_generator_scores_like_the_real_data(fresh):
     assert m["z_diversity"]["generated"] == pytest.approx(1.0, abs=0.3)
     assert m["z_diversity"]["real"] == pytest.approx(1.0, abs=0.3)
     assert m["ndb_over_k"]["generated"] <= 0.3
-    # Datasets without stored groups fall back to the class: both z-diversities agree.
+    # Datasets without stored groups fall back to the class: both z-diversities measure
+    # against the class (the caption-matched one against both splits' clips).
     assert fresh["details"]["condition_groups"]["source"].startswith("fallback")
-    assert m["z_diversity_caption"]["generated"] == m["z_diversity"]["generated"]
+    assert all(e["group"] == e["class"] for e in fresh["details"]["z_diversity_per_caption"])
+    assert m["z_diversity_caption"]["generated"] == pytest.approx(m["z_diversity"]["generated"],
+                                                                  abs=0.1)
+    assert m["z_diversity_caption"]["generated"] == pytest.approx(1.0, abs=0.3)
     assert m["z_diversity_caption"]["real"] == pytest.approx(1.0, abs=0.3)
     for name in ("modified_inception_score", "modified_inception_score_within_class"):
         assert m[name]["ratio"] == pytest.approx(1.0, abs=0.3), name
@@ -166,21 +170,24 @@ def test_new_metrics_match_independent_references(setup, fresh_calls):
     details = results["details"]["intra_frechet_distance_per_class"]
     assert [details[c]["generated"] for c in CLASSES] == pytest.approx(per_class, rel=1e-4)
 
-    # Caption-matched z-diversity: the group is the class here (no stored groups).
+    # Caption-matched z-diversity: the group is the class here (no stored groups), its
+    # real clips those of both splits.
     zdiv_captions, zdiv_feats = captions[NUM_CLIPS:], model.features(audio[NUM_CLIPS:])
+    train_feats = model.features(train["audio"])
     pd = scipy.spatial.distance.pdist
     rows = results["details"]["z_diversity_per_caption"]
     for i, row in enumerate(rows):
         assert zdiv_captions[i * 8:(i + 1) * 8] == [row["caption"]] * 8
-        real = test_feats[test["labels"] == CLASSES.index(row["class"])]
-        assert row["group"] == row["class"] and row["group_test_clips"] == len(real) == 40
+        c = CLASSES.index(row["class"])
+        real = np.concatenate([train_feats[train["labels"] == c], test_feats[test["labels"] == c]])
+        assert row["group"] == row["class"] and row["group_clips"] == len(real) == 100
         assert row["matched_generated"] == pytest.approx(
             pd(zdiv_feats[i * 8:(i + 1) * 8]).mean() / pd(real).mean(), rel=1e-4)
     assert m["z_diversity_caption"]["generated"] == pytest.approx(
         np.mean([r["matched_generated"] for r in rows]))
     assert m["z_diversity_caption"]["real"] == pytest.approx(
         np.mean([r["matched_real"] for r in rows]))
-    # Real reference: 8 of a group's 40 test clips against the other 32.
+    # Real reference: 8 of a group's 100 clips against the other 92.
     assert m["z_diversity_caption"]["n_real"] == 6 * 8
 
 
@@ -228,9 +235,9 @@ def test_caption_matched_z_diversity_uses_the_caption_group(tmp_path):
     m, rows = res["metrics"], res["details"]["z_diversity_per_caption"]
     assert res["details"]["condition_groups"] == {
         "stored": {"train": 180, "test": 120}, "count": 6, "source": "records"}
-    assert all(r["group"] == r["caption"] and r["group_test_clips"] == 20 for r in rows)
+    assert all(r["group"] == r["caption"] and r["group_clips"] == 50 for r in rows)
     # Each caption varies like its group: about 1 against the group, and the real
-    # reference (10 clips of a group against the other 10) agrees ...
+    # reference (8 clips of a group against the other 42) agrees ...
     assert m["z_diversity_caption"]["generated"] == pytest.approx(1.0, abs=0.3)
     assert m["z_diversity_caption"]["real"] == pytest.approx(1.0, abs=0.3)
     assert m["z_diversity_caption"]["n_real"] == 6 * 8

@@ -22,9 +22,9 @@ each metric for the generated audio and for a real reference:
     distance             test, mean over classes        generated) vs real test, mean
   d_self                 n generated clips              n real test clips, n = min(N, test)
   d_train                generated -> real train        real test -> real train
-  z_diversity_caption    K clips of K z per caption /   half of the caption's group's real
-                         real test clips of the         test clips (at most K) / the other
-                         caption's condition group      half
+  z_diversity_caption    K clips of K z per caption /   K real clips of the caption's group
+                         real clips (train + test) of   (at most half) / the rest of the
+                         the caption's condition group  group
   z_diversity            K clips of K z per caption /   K real test clips of the class /
                          real test clips of its class   all real test clips of the class
   ndb_over_k             generated vs train bins        real test vs train bins
@@ -302,7 +302,8 @@ def evaluate(generate: GenerateFn,
         })
     out["z_diversity_caption"] = _caption_matched_z_diversity(
         zdiv_feats, zdiv_rows, z_per_caption, caption_groups(train["captions"], train["groups"]),
-        test_feats, test["groups"], zdiv_details,
+        np.concatenate([train_feats, test_feats]),
+        np.concatenate([train["groups"], test["groups"]]), zdiv_details,
         np.random.default_rng([seed, _STREAM_GROUP_SPLIT]))
     out["z_diversity"] = _entry(
         metrics.z_diversity(gen_groups, real_groups), metrics.z_diversity(sub_groups, real_groups),
@@ -515,10 +516,10 @@ def markdown_report(results: dict[str, Any]) -> str:
     lines += ["", "## z-diversity per caption", ""]
     if groups:
         lines += [f"{groups['count']} condition groups; source: {groups['source']}.", ""]
-    lines += ["| caption | class | group (test clips) | caption group: generated | real | "
+    lines += ["| caption | class | group (clips) | caption group: generated | real | "
               "class: generated | real |", "|---|---|---|---|---|---|---|"]
     for e in results["details"]["z_diversity_per_caption"]:
-        group = (f"{_md_cell(e['group'])} ({e['group_test_clips']})" if "group" in e else "—")
+        group = (f"{_md_cell(e['group'])} ({e['group_clips']})" if "group" in e else "—")
         lines.append(f"| {_md_cell(e['caption'])} | {_md_cell(e['class'])} | {group} | "
                      f"{_fmt(e.get('matched_generated'))} | {_fmt(e.get('matched_real'))} | "
                      f"{_fmt(e['generated'])} | {_fmt(e['real'])} |")
@@ -531,27 +532,29 @@ def markdown_report(results: dict[str, Any]) -> str:
 
 def _caption_matched_z_diversity(zdiv_feats: np.ndarray, zdiv_rows: list[tuple[str, int]],
                                  z_per_caption: int, groups_of: dict[str, list[str]],
-                                 test_feats: np.ndarray, test_groups: np.ndarray,
+                                 real_feats: np.ndarray, real_groups: np.ndarray,
                                  zdiv_details: list[dict[str, Any]],
                                  rng: np.random.Generator) -> dict[str, Any]:
-    """z-diversity against the real test clips of each caption's condition group.
+    """z-diversity against the real clips (train and test) of each caption's condition group.
 
     Generated: mean over captions of mpd(K generated clips) / mpd(the group's
-    real test clips). Real reference, the same definition on real clips only:
-    the group's test clips are split at random into A (min(K, M // 2) clips,
-    playing the generated clips) and B (the rest, the reference), and the
-    ratio is mpd(A) / mpd(B). A caption whose group has fewer than 2 distinct
-    test clips gets no value; fewer than 4 (so halves of 2), no real value.
-    Adds "group", "group_test_clips", "matched_generated", "matched_real" to
-    each caption's `zdiv_details` entry.
+    M real clips). Real reference, the same definition on real clips only: the
+    group's clips are split at random into A (min(K, M // 2) clips, playing
+    the generated clips) and B (the rest, the reference), and the ratio is
+    mpd(A) / mpd(B). Both splits are pooled because test groups are small
+    (FSDD: 5 or 10 test clips), and a mean of ratios with a 3-clip denominator
+    is biased upwards. A caption whose group has fewer than 2 distinct clips
+    gets no value; fewer than 4 (so halves of 2), no real value. Adds "group",
+    "group_clips", "matched_generated", "matched_real" to each caption's
+    `zdiv_details` entry.
     """
     gen_parts, gen_refs, real_parts, real_refs = [], [], [], []
     skipped = []
     for row, (caption, _) in enumerate(zdiv_rows):
         groups = groups_of.get(caption, [])
-        real = test_feats[np.isin(test_groups, groups)]
+        real = real_feats[np.isin(real_groups, groups)]
         detail = zdiv_details[row]
-        detail.update(group=" | ".join(groups), group_test_clips=int(len(real)),
+        detail.update(group=" | ".join(groups), group_clips=int(len(real)),
                       matched_generated=None, matched_real=None)
         if len(real) < 2 or metrics.mean_pairwise_distance(real) == 0.0:
             skipped.append(caption)
@@ -568,14 +571,14 @@ def _caption_matched_z_diversity(zdiv_feats: np.ndarray, zdiv_rows: list[tuple[s
                 real_parts.append(half_a)
                 real_refs.append(half_b)
                 detail["matched_real"] = metrics.z_diversity([half_a], [half_b])
-    reference = (f"half (at most {z_per_caption}) of the real test clips of the caption's "
-                 "condition group against the other half")
+    reference = (f"{z_per_caption} (at most half) of the real clips (train and test) of the "
+                 "caption's condition group against the rest of the group")
     if skipped:
         reference += (f"; {len(skipped)} of {len(zdiv_rows)} captions left out (their group has "
-                      "fewer than 2 distinct test clips)")
+                      "fewer than 2 distinct clips)")
     if len(real_parts) < len(gen_parts):
         reference += (f"; real reference over the {len(real_parts)} captions whose group has "
-                      ">= 4 test clips")
+                      ">= 4 clips")
     return _entry(metrics.z_diversity(gen_parts, gen_refs) if gen_parts else None,
                   metrics.z_diversity(real_parts, real_refs) if real_parts else None,
                   sum(len(g) for g in gen_parts), sum(len(a) for a in real_parts), reference)
