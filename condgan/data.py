@@ -200,6 +200,12 @@ def load_split_arrays(data_dir: str | os.PathLike, split: str,
         "captions": object[N] of str,
         "labels": int64[N] (-1 where unknown),
         "ids": object[N] of str, the clip ids,
+        "groups": object[N] of str, the condition groups
+          (`records.condition_group`: for records written before groups
+          existed, the clip's class name, or its normalised caption when it
+          has no class),
+        "groups_stored": int, how many clips carry a stored group (the rest
+          fell back),
         "sample_rate": int, Hz.
 
     Raises:
@@ -216,18 +222,20 @@ def load_split_arrays(data_dir: str | os.PathLike, split: str,
 
     def parse(serialized):
         ex = records.parse_example(serialized)
-        return fit_length(ex["audio"], length), ex["caption"], ex["label"], ex["id"]
+        return (fit_length(ex["audio"], length), ex["caption"], ex["label"], ex["id"],
+                ex["group"])
 
     ds = (tf.data.TFRecordDataset(files, buffer_size=_READ_BUFFER_BYTES)
           .map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
           .batch(256)
           .prefetch(tf.data.AUTOTUNE))
-    audio, captions, labels, ids = [], [], [], []
-    for a, c, l, i in ds.as_numpy_iterator():
+    audio, captions, labels, ids, stored = [], [], [], [], []
+    for a, c, l, i, g in ds.as_numpy_iterator():
         audio.append(a)
         captions.extend(x.decode("utf-8") for x in c)
         labels.append(l)
         ids.extend(x.decode("utf-8") for x in i)
+        stored.extend(x.decode("utf-8") for x in g)
     expected = card.counts.get(split)
     if not ids:
         raise records.DatasetError(f"{data_dir}: the shards of split {split!r} hold no examples")
@@ -235,11 +243,16 @@ def load_split_arrays(data_dir: str | os.PathLike, split: str,
         raise records.DatasetError(
             f"{data_dir}: split {split!r} holds {len(ids)} examples but "
             f"{records.CARD_NAME} says {expected}")
+    labels = np.concatenate(labels).astype(np.int64, copy=False)
+    groups = [records.condition_group(g, c, int(l), card.classes)
+              for g, c, l in zip(stored, captions, labels)]
     return {
         "audio": np.concatenate(audio).astype(np.float32, copy=False),
         "captions": np.array(captions, dtype=object),
-        "labels": np.concatenate(labels).astype(np.int64, copy=False),
+        "labels": labels,
         "ids": np.array(ids, dtype=object),
+        "groups": np.array(groups, dtype=object),
+        "groups_stored": sum(1 for g in stored if g),
         "sample_rate": int(card.sample_rate),
     }
 

@@ -14,6 +14,22 @@ Each example has the features in `FEATURES`:
   caption      bytes   UTF-8 caption, non-empty
   label        int64   class index into card.classes, or -1 when unknown
   id           bytes   stable clip id (source-relative path or generator id)
+  group        bytes   UTF-8 condition group (optional; see below)
+
+The *condition group* of a clip is the set of clips its caption could
+describe: the facts the caption names, and nothing more. `condgan-prepare`
+sets it per source (FSDD: the digit and the speaker facts the caption names;
+synth and folders: the class; manifests: the label column where a row has
+one, else the normalised caption) and lists the groups in the card. The
+evaluation measures a caption's spread over z against the real clips of its
+group (`condgan.evaluation.evaluate`).
+
+Datasets prepared before groups existed have no `group` feature: it parses
+as "" and `condition_group` falls back to the clip's class name when it has
+a class, else to its normalised caption. For every source but FSDD that is
+the rule `condgan-prepare` applies now; FSDD clips then fall back to their
+digit (prepare the dataset again to get the finer groups; the scoring
+classifier stays valid, as its fingerprint covers only classes and captions).
 
 This module is the one place that knows the schema: writers call
 `serialize_example`, readers `parse_example`.
@@ -24,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import unicodedata
 from typing import Any, Sequence
 
 import numpy as np
@@ -40,6 +57,8 @@ FEATURES = {
     "caption": tf.io.FixedLenFeature([], tf.string),
     "label": tf.io.FixedLenFeature([], tf.int64),
     "id": tf.io.FixedLenFeature([], tf.string),
+    # Absent from records written before condition groups: parses as "".
+    "group": tf.io.FixedLenFeature([], tf.string, default_value=""),
 }
 
 
@@ -57,10 +76,25 @@ def float_to_pcm16(audio: np.ndarray) -> bytes:
 
 
 def serialize_example(audio: np.ndarray, sample_rate: int, caption: str, label: int,
-                      clip_id: str) -> bytes:
-    """Returns one serialized `tf.train.Example` in the schema above."""
+                      clip_id: str, group: str | None = None) -> bytes:
+    """Returns one serialized `tf.train.Example` in the schema above.
+
+    Args:
+      audio: float32[num_samples] mono clip in [-1, 1] (clipped to 16 bits).
+      sample_rate: Hz.
+      caption: non-empty caption.
+      label: class index, or -1 when unknown.
+      clip_id: stable clip id.
+      group: the clip's condition group; None writes no `group` feature (readers
+        then fall back as `condition_group` says).
+
+    Raises:
+      ValueError: empty caption or group, or non-finite audio.
+    """
     if not caption or not caption.strip():
         raise ValueError(f"clip {clip_id!r}: empty caption")
+    if group is not None and not group.strip():
+        raise ValueError(f"clip {clip_id!r}: empty condition group (pass None for none)")
     if not np.all(np.isfinite(audio)):
         raise ValueError(f"clip {clip_id!r}: audio has NaN or Inf samples")
     pcm = float_to_pcm16(audio)
@@ -72,6 +106,9 @@ def serialize_example(audio: np.ndarray, sample_rate: int, caption: str, label: 
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
         "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[clip_id.encode("utf-8")])),
     }
+    if group is not None:
+        feature["group"] = tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[group.encode("utf-8")]))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
@@ -81,6 +118,36 @@ def parse_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     audio = tf.io.decode_raw(ex["audio"], tf.int16, little_endian=True)
     ex["audio"] = tf.cast(audio, tf.float32) / 32768.0
     return ex
+
+
+def normalize_caption(caption: str) -> str:
+    """The form of a caption that names its condition group: "A dog  barks." -> "a dog barks".
+
+    Unicode NFKC, case-folded, runs of whitespace collapsed to one space, and
+    leading / trailing whitespace and sentence punctuation (. , ; : ! ?) removed.
+    """
+    text = " ".join(unicodedata.normalize("NFKC", str(caption)).casefold().split())
+    return text.strip(" .,;:!?")
+
+
+def condition_group(group: str, caption: str, label: int, classes: Sequence[str]) -> str:
+    """A clip's condition group as stored, or the fallback for records without one.
+
+    Args:
+      group: the record's `group` feature ("" when the record has none).
+      caption: the clip's caption.
+      label: its class index, -1 when unknown.
+      classes: the card's class names.
+
+    Returns:
+      `group` when set; else `classes[label]` when the clip has a class; else
+      `normalize_caption(caption)`.
+    """
+    if group:
+        return group
+    if 0 <= label < len(classes):
+        return str(classes[label])
+    return normalize_caption(caption)
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -97,6 +164,8 @@ class DatasetCard:
       length: samples of every clip.
       classes: class names; `label` indexes this list. Empty when unknown.
       captions: every unique caption in the dataset, sorted.
+      groups: every condition group of the dataset, sorted (see the module
+        docstring); empty for datasets prepared before groups existed.
       counts: examples per split, e.g. {"train": 2700, "test": 300}.
       shards: file names per split, relative to the dataset directory.
       license: license note of the source material.
@@ -112,6 +181,7 @@ class DatasetCard:
     counts: dict[str, int]
     shards: dict[str, list[str]]
     license: str = ""
+    groups: list[str] = dataclasses.field(default_factory=list)
     skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     format_version: int = FORMAT_VERSION

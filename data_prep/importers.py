@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from condgan import audio as audio_lib
+from condgan import records
 
 SOURCES = ("synth", "fsdd", "folder", "manifest")
 TRAIN, TEST = "train", "test"
@@ -59,6 +60,10 @@ class Entry:
       split: "train" or "test".
       path: the audio file to decode; None when `audio` is given.
       audio: float32[length] at the target rate (generated sources); None for files.
+      group: the condition group (see `condgan.records`): what the caption
+        names, so that the clips of a group are those one caption could
+        describe. None: `records.condition_group`'s fallback (class, else
+        normalised caption).
     """
 
     clip_id: str
@@ -68,6 +73,7 @@ class Entry:
     split: str
     path: str | None = None
     audio: np.ndarray | None = None
+    group: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +102,7 @@ class Import:
       classes: class names `Entry.label` indexes; empty when unknown.
       license: license note of the source material.
       extra: importer-specific facts for the dataset card.
+      group_rule: how the entries' condition groups are made, for the card.
     """
 
     entries: Iterable[Entry]
@@ -104,6 +111,7 @@ class Import:
     classes: list[str]
     license: str
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    group_rule: str = ""
 
 
 def split_by_hash(key: str, test_fraction: float) -> str:
@@ -172,13 +180,14 @@ def import_synth(num_examples: int, sample_rate: int, length: int, seed: int,
             test = int((i + 1) * test_fraction) > int(i * test_fraction)
             yield Entry(clip_id=clip.clip_id, caption=clip.caption, label=int(clip.label),
                         class_name=classes[clip.label], split=TEST if test else TRAIN,
-                        audio=clip.audio)
+                        audio=clip.audio, group=classes[clip.label])
 
     description = synth_sfx.describe()
     return Import(entries=entries(), count=num_examples, problems=[], classes=classes,
                   license=str(description.get("license", "CC0, generated procedurally")),
                   extra={"generator": {k: v for k, v in description.items() if k != "captions"},
-                         "seed": seed})
+                         "seed": seed},
+                  group_rule="the class: a synth caption names its class only")
 
 
 # ----------------------------------------------------------------------------
@@ -221,6 +230,16 @@ def speaker_phrase(gender: str | None, accent: str | None) -> str:
             article = "an" if name[0].lower() in "aeiou" else "a"
             phrase += f" with {article} {name} accent"
     return phrase
+
+
+def fsdd_group(digit: int, gender: str | None, accent: str | None) -> str:
+    """The condition group of a recording: "seven, a man with a German accent".
+
+    The digit and the speaker facts its captions name (`speaker_phrase`), so
+    the group holds every recording any of its captions could describe: the
+    takes of one or more speakers who share gender and accent.
+    """
+    return f"{DIGITS[digit]}, {speaker_phrase(gender, accent)}"
 
 
 def fsdd_caption(digit: int, gender: str | None, accent: str | None, clip_id: str) -> str:
@@ -275,11 +294,14 @@ def import_fsdd(input_dir: str) -> Import:
             clip_id=clip_id,
             caption=fsdd_caption(digit, facts.get("gender"), facts.get("accent"), clip_id),
             label=digit, class_name=DIGITS[digit],
-            split=TEST if take < FSDD_TEST_TAKES else TRAIN, path=path))
+            split=TEST if take < FSDD_TEST_TAKES else TRAIN, path=path,
+            group=fsdd_group(digit, facts.get("gender"), facts.get("accent"))))
     return Import(entries=entries, count=len(entries), problems=problems, classes=list(DIGITS),
                   license=FSDD_LICENSE,
                   extra={"speakers": speakers, "phrasings": list(FSDD_PHRASINGS),
-                         "split": f"takes 0-{FSDD_TEST_TAKES - 1} test, the rest train"})
+                         "split": f"takes 0-{FSDD_TEST_TAKES - 1} test, the rest train"},
+                  group_rule="the digit and the speaker's gender and accent, as the captions "
+                             "name them (fsdd_group); speakers who share both share a group")
 
 
 # ----------------------------------------------------------------------------
@@ -341,13 +363,14 @@ def import_folder(input_dir: str, test_fraction: float) -> Import:
     classes = sorted({caption for _, _, caption in found})
     index = {c: i for i, c in enumerate(classes)}
     entries = [Entry(clip_id=rel, caption=caption, label=index[caption], class_name=caption,
-                     split=split_by_hash(rel, test_fraction), path=path)
+                     split=split_by_hash(rel, test_fraction), path=path, group=caption)
                for rel, path, caption in found]
     note, note_file = license_note(input_dir)
     return Import(entries=entries, count=len(entries), problems=problems, classes=classes,
                   license=note or _unknown_license(input_dir),
                   extra={"ignored_files": ignored, "license_from": note_file,
-                         "split": f"sha1(relative path) < {test_fraction} -> test"})
+                         "split": f"sha1(relative path) < {test_fraction} -> test"},
+                  group_rule="the caption read off the file name (which is also the class)")
 
 
 # ----------------------------------------------------------------------------
@@ -441,6 +464,10 @@ def import_manifest(manifest: str, test_fraction: float) -> Import:
     - label (optional): integer class indices, or class names (indexed in sorted
       order); empty = unknown.
 
+    The condition group of a row is its class name where it has a label, else
+    its normalised caption (`condgan.records.normalize_caption`): rows whose
+    captions differ only in case, spacing or final punctuation share a group.
+
     Raises:
       SourceError: unreadable or non-UTF-8 manifest, unknown file type, a CSV
         header without path or caption columns, no rows.
@@ -509,13 +536,16 @@ def import_manifest(manifest: str, test_fraction: float) -> Import:
         ids[clip_id] += 1
         if ids[clip_id] > 1:  # the same file captioned on several rows (AudioCaps)
             clip_id = f"{clip_id}#r{ids[clip_id]}"
+        class_name = None if index is None else classes[index]
         entries.append(Entry(clip_id=clip_id, caption=caption, label=index,
-                             class_name=None if index is None else classes[index],
-                             split=split, path=path))
+                             class_name=class_name, split=split, path=path,
+                             group=class_name or records.normalize_caption(caption)))
     note, note_file = license_note(base)
     return Import(entries=entries, count=len(entries), problems=problems, classes=classes,
                   license=note or _unknown_license(base),
-                  extra={"manifest": os.path.abspath(manifest), "license_from": note_file})
+                  extra={"manifest": os.path.abspath(manifest), "license_from": note_file},
+                  group_rule="the row's label where it has one, else the normalised caption "
+                             "(condgan.records.normalize_caption)")
 
 
 def _label_classes(labels: list) -> tuple[list[str], Callable[[Any], int | None]]:

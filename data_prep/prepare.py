@@ -192,11 +192,14 @@ def prepare(source: str, input: str | None, output_dir: str, *,  # pylint: disab
     rng = np.random.default_rng(seed)
     card = records.DatasetCard(
         source=source, sample_rate=sample_rate, length=length, classes=list(imported.classes),
-        captions=sorted({caption for split in examples.values() for _, caption, _ in split}),
+        captions=sorted({ex[1] for split in examples.values() for ex in split}),
+        groups=sorted({ex[2] for split in examples.values() for ex in split}),
         counts={split: len(examples[split]) for split in records.SPLITS}, shards={},
         license=license or imported.license,
         skipped=[p.to_dict() for p in problems],
         extra={**imported.extra,
+               "condition_groups": imported.group_rule or
+               "records.condition_group's fallback: the class, else the normalised caption",
                "input": os.path.abspath(input) if input else None,
                "num_inputs": imported.count,
                "seed": seed, "normalize": normalize, "normalize_target": normalize_target,
@@ -211,7 +214,7 @@ def prepare(source: str, input: str | None, output_dir: str, *,  # pylint: disab
             split_examples = examples[split]
             order = rng.permutation(len(split_examples))
             card.shards[split] = records.write_shards(
-                tmp, split, [split_examples[i][2] for i in order], examples_per_shard)
+                tmp, split, [split_examples[i][3] for i in order], examples_per_shard)
         _write_card(tmp, card)
 
     write_atomically(output_dir, write)
@@ -291,13 +294,13 @@ def _import(source, input, num_examples, sample_rate, length, seed,
 
 
 class _Maker:
-    """Entry -> (split, caption, serialized example), or the Problem that prevents it."""
+    """Entry -> (split, caption, group, serialized example), or the Problem that prevents it."""
 
     def __init__(self, sample_rate, length, fit, normalize, normalize_target):
         self.sample_rate, self.length, self.fit = sample_rate, length, fit
         self.normalize, self.normalize_target = normalize, normalize_target
 
-    def __call__(self, entry: Entry) -> tuple[str, str, bytes] | Problem:
+    def __call__(self, entry: Entry) -> tuple[str, str, str, bytes] | Problem:
         if entry.audio is not None:
             clip = np.asarray(entry.audio, np.float32)
             if clip.shape != (self.length,) or not np.all(np.isfinite(clip)):
@@ -311,14 +314,17 @@ class _Maker:
             except audio_lib.AudioError as e:
                 return Problem(e.path, e.reason)
         label = -1 if entry.label is None else entry.label
-        return entry.split, entry.caption, records.serialize_example(
-            clip, self.sample_rate, entry.caption, label, entry.clip_id)
+        # Every importer sets the group; an entry without one gets the readers' fallback.
+        group = entry.group or entry.class_name or records.normalize_caption(entry.caption)
+        return entry.split, entry.caption, group, records.serialize_example(
+            clip, self.sample_rate, entry.caption, label, entry.clip_id, group=group)
 
 
 def _make_examples(imported: importers.Import, make: _Maker, num_workers: int | None,
                    progress: TextIO | None
-                   ) -> tuple[dict[str, list[tuple[str, str, bytes]]], list[Problem]]:
-    """Decodes and serialises every entry; returns {split: [(id, caption, bytes)]}, problems."""
+                   ) -> tuple[dict[str, list[tuple[str, str, str, bytes]]], list[Problem]]:
+    """Decodes and serialises every entry; returns {split: [(id, caption, group, bytes)]},
+    problems."""
     examples = collections.defaultdict(list)
     problems = []
     bar = _Progress(imported.count, progress)
@@ -343,8 +349,8 @@ def _collect(entry, result, examples, problems) -> None:
     if isinstance(result, Problem):
         problems.append(result)
     else:
-        split, caption, serialized = result
-        examples[split].append((entry.clip_id, caption, serialized))
+        split, caption, group, serialized = result
+        examples[split].append((entry.clip_id, caption, group, serialized))
 
 
 def _write_card(directory: str, card: records.DatasetCard) -> None:

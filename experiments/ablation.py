@@ -69,12 +69,17 @@ ARM_OVERRIDES = {
                          replay=True), train=dict(mode_seeking_weight=1.0)),
 }
 # Headline numbers of the table: (metric of condgan.evaluation.evaluate, field, label).
-# d_self and d_train are reported as ratios to the real test split's own (DESIGN.md).
+# d_self and d_train are reported as ratios to the real test split's own (docs/metrics.md).
+# Reports written before a metric existed lack it: their cells show "–".
 TABLE_METRICS = (
     ("conditional_accuracy", "generated", "cond. acc."),
     ("inception_score", "generated", "IS"),
+    ("modified_inception_score", "generated", "mIS"),
+    ("am_score", "generated", "AM"),
     ("frechet_distance", "generated", "FD"),
-    ("z_diversity", "generated", "z-diversity"),
+    ("intra_frechet_distance", "generated", "intra-FD"),
+    ("z_diversity_caption", "generated", "z-div. (caption)"),
+    ("z_diversity", "generated", "z-div. (class)"),
     ("d_self", "ratio", "d_self / real"),
     ("d_train", "ratio", "d_train / real"),
     ("ndb_over_k", "generated", "NDB/K"),
@@ -325,9 +330,11 @@ def _flat(results: dict, field: str | None = None) -> dict:
     """The headline numbers of one evaluation: {metric: value} (field None = the table's)."""
     flat = {}
     for name, table_field, _ in TABLE_METRICS:
-        entry = results["metrics"].get(name, {})
+        entry = results["metrics"].get(name)
+        if entry is None:
+            continue  # a report from before the metric existed
         value = entry.get(field or table_field)
-        if field == "real" and table_field == "ratio":
+        if field == "real" and table_field == "ratio" and entry.get("real") is not None:
             value = 1.0  # the real split's ratio to itself
         if value is not None:
             flat[name] = float(value)
@@ -349,7 +356,8 @@ def table(args) -> str:
             continue
         with open(path, encoding="utf-8") as f:
             res = json.load(f)
-        reference = reference or _flat(res, "real")
+        # Older reports lack newer metrics: each metric's reference is the first one found.
+        reference = {**_flat(res, "real"), **reference}
         num_classes = num_classes or len(res["dataset"]["classes"])
         if res["run"].get("tag"):
             tagged.append(res)  # a run outside the ablation (another budget): listed on its own
@@ -362,7 +370,12 @@ def table(args) -> str:
              "scored by the same classifier (ratios are 1 there by definition). Chance level of "
              f"conditional accuracy: 1/{num_classes} = {1 / max(num_classes or 1, 1):.3f}. "
              "z-diversity and d_self / real near 0 mean collapse (the same sound whatever z); "
-             "about 1 means as varied as the data. Train minutes are wall time on the 2-core "
+             "about 1 means as varied as the data. z-div. (caption) measures each caption "
+             "against the real clips of its condition group (the clips it could describe), "
+             "z-div. (class) against its whole class. mIS (all pairs) and AM (lower is better) "
+             "as in DiffWave's SC09 table; intra-FD is the per-class FD. docs/metrics.md "
+             "defines them; \"–\": not in that run's report (scored before the metric "
+             "existed). Train minutes are wall time on the 2-core "
              "machine, which ran two or three jobs at once.", "",
              "| arm | n | steps | train min | " + " | ".join(label for _, _, label in TABLE_METRICS)
              + " |",
@@ -379,7 +392,8 @@ def table(args) -> str:
             if vals:
                 stats[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "n": len(vals),
                               "values": vals}
-                cells.append(f"{np.mean(vals):.3g} ± {np.std(vals):.2g}")
+                cells.append(f"{np.mean(vals):.3g} ± {np.std(vals):.2g}"
+                             + (f" (n={len(vals)})" if len(vals) < len(runs) else ""))
             else:
                 cells.append("–")
         steps = sorted({r["run"]["steps"] for r in runs})

@@ -159,3 +159,60 @@ def test_curve_evaluates_kept_checkpoints_of_a_tiny_run(tmp_path, monkeypatch, t
     out = json.loads((tmp_path / "results" / "tiny" / "runs" / "D-seed0-t" / "curve.json").read_text())
     assert out["points"] == points and "--every=4" in out["command"]
     assert out["reference"]["conditional_accuracy"] > 0
+
+
+def test_table_shows_metrics_missing_from_older_reports_as_a_dash(tmp_path, monkeypatch):
+    import argparse
+    import json
+
+    monkeypatch.setattr(ablation, "RESULTS", str(tmp_path))
+    runs = tmp_path / "fsdd" / "runs"
+    old_metrics = ("conditional_accuracy", "inception_score", "frechet_distance", "d_self",
+                   "d_train", "z_diversity", "ndb_over_k")  # a report from before issue 8
+    old = _fake_result("D", 0, 0.2)
+    old["metrics"] = {k: v for k, v in old["metrics"].items() if k in old_metrics}
+    new = _fake_result("D", 1, 0.4)
+    new["metrics"]["z_diversity_caption"]["real"] = None  # a dataset that cannot give it
+    for name, res in {"D-seed0": old, "D-seed1": new}.items():
+        (runs / name).mkdir(parents=True)
+        (runs / name / ablation.RESULTS_JSON).write_text(json.dumps(res))
+    # The first report (sorted by name) is the old one: the reference row is merged.
+    text = ablation.table(argparse.Namespace(dataset="fsdd", work_dir=str(tmp_path / "w")))
+    summary = json.loads((tmp_path / "fsdd" / "results.json").read_text())
+    stats = summary["arms"]["D"]["metrics"]
+    assert stats["conditional_accuracy"]["n"] == 2 and stats["am_score"]["n"] == 1
+    assert stats["am_score"]["mean"] == 0.4
+    row = next(line for line in text.splitlines() if line.startswith("| D "))
+    assert "0.4 ± 0 (n=1)" in row and "0.3 ± 0.1 |" in row
+    reference = summary["reference"]
+    assert reference["am_score"] == 0.9 and "z_diversity_caption" not in reference
+    ref_row = next(line for line in text.splitlines() if line.startswith("| real test split"))
+    labels = [label for _, _, label in ablation.TABLE_METRICS]
+    cells = [c.strip() for c in ref_row.split("|")[5:-1]]
+    assert dict(zip(labels, cells))["z-div. (caption)"] == "–"
+    assert dict(zip(labels, cells))["d_self / real"] == "1"
+
+
+@pytest.mark.parametrize("dataset", ["synth", "fsdd"])
+def test_table_renders_the_committed_reports(dataset, tmp_path, monkeypatch):
+    import argparse
+    import shutil
+
+    committed = os.path.join(ablation.ROOT, "experiments", "results", dataset, "runs")
+    if not os.path.isdir(committed):
+        pytest.skip(f"no committed runs for {dataset}")
+    shutil.copytree(committed, tmp_path / dataset / "runs")
+    monkeypatch.setattr(ablation, "RESULTS", str(tmp_path))
+    text = ablation.table(argparse.Namespace(dataset=dataset, work_dir=str(tmp_path / "w")))
+    tables, block = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append(line)
+        elif block:
+            tables.append(block)
+            block = []
+    assert tables
+    for table in tables:  # every row as wide as its header, which names every metric
+        assert all(label in table[0] for _, _, label in ablation.TABLE_METRICS)
+        assert {row.count("|") for row in table} == {table[0].count("|")}
+    assert any("–" in row for row in tables[0][2:])  # metrics the old reports lack

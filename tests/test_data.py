@@ -249,6 +249,33 @@ class DataTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(arrays["audio"], _int16_reference(self.clips), atol=1e-7, rtol=0)
         self.assertEqual(arrays["sample_rate"], RATE)
 
+    def test_load_split_arrays_groups_stored_or_fallen_back(self):
+        # Records without a group (written before groups existed) fall back to their class.
+        arrays = data.load_split_arrays(self.data_dir, "train")
+        self.assertEqual(list(arrays["groups"]), [f"c{i}" for i in range(NUM_CLIPS)])
+        self.assertEqual(arrays["groups_stored"], 0)
+        # Stored groups are read back; unlabelled clips without one take the normalised caption.
+        out = self._new_dir()
+        groups = [f"g{i % 2}" if i < 6 else None for i in range(NUM_CLIPS)]
+        labels = [int(l) if i < 8 else -1 for i, l in enumerate(self.labels)]
+        examples = [records.serialize_example(self.clips[i], RATE, self.captions[i].upper() + ".",
+                                              labels[i], f"clip-{i:02d}", group=groups[i])
+                    for i in range(NUM_CLIPS)]
+        names = records.write_shards(out, "train", examples, examples_per_shard=4)
+        card = records.DatasetCard(
+            source="test", sample_rate=RATE, length=CLIP_LEN,
+            classes=[f"c{i}" for i in range(NUM_CLIPS)],
+            captions=sorted({c.upper() + "." for c in self.captions}),
+            counts={"train": NUM_CLIPS}, shards={"train": names}, groups=["g0", "g1"])
+        with open(os.path.join(out, records.CARD_NAME), "w", encoding="utf-8") as f:
+            f.write(card.to_json())
+        arrays = data.load_split_arrays(out, "train")
+        self.assertEqual(list(arrays["groups"]),
+                         ["g0", "g1", "g0", "g1", "g0", "g1", "c6", "c7",
+                          self.captions[8], self.captions[9]])
+        self.assertEqual(arrays["groups_stored"], 6)
+        self.assertEqual(records.load_card(out).groups, ["g0", "g1"])
+
     def test_load_split_arrays_crop_and_pad(self):
         short = data.load_split_arrays(self.data_dir, "train", length=20)["audio"]
         self.assertAllClose(short, _int16_reference(self.clips)[:, :20], atol=1e-7, rtol=0)

@@ -237,6 +237,156 @@ def test_z_diversity_errors():
         metrics.z_diversity([np.eye(3), np.eye(2)], [np.eye(3), np.eye(2)])
 
 
+def test_caption_matched_z_diversity_reads_the_spread_of_the_caption_group():
+    # A class of two speakers far apart; a caption names one of them. A generator
+    # that varies like that speaker is at 1 against the group, well below 1 against
+    # the class, whose spread the gap between the speakers inflates.
+    rng = _rng(10)
+    speaker_a = 20.0 + rng.normal(size=(300, 16))
+    speaker_b = -20.0 + rng.normal(size=(300, 16))
+    gen = 20.0 + rng.normal(size=(300, 16))
+    matched = metrics.z_diversity([gen], [speaker_a])
+    by_class = metrics.z_diversity([gen], [np.concatenate([speaker_a, speaker_b])])
+    assert matched == pytest.approx(1.0, abs=0.06)
+    pd = scipy.spatial.distance.pdist
+    assert by_class == pytest.approx(pd(gen).mean() / pd(np.concatenate([speaker_a, speaker_b])).mean())
+    assert by_class < 0.2
+
+
+# --- modified inception score --------------------------------------------------
+
+
+def _mis_reference(probs, labels=None):
+    """Brute force over ordered pairs of distinct rows with scipy.stats.entropy (KL)."""
+    floored = np.maximum(probs, metrics.PROB_FLOOR)
+    kls = [scipy.stats.entropy(probs[i], floored[j])
+           for i in range(len(probs)) for j in range(len(probs))
+           if i != j and (labels is None or labels[i] == labels[j])]
+    return math.exp(np.mean(kls))
+
+
+def _random_probs(rng, n, k, sharpness=3.0):
+    logits = sharpness * rng.normal(size=(n, k))
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_modified_inception_score_hand_cases():
+    # Identical predictions: every KL is 0.
+    assert metrics.modified_inception_score(np.tile([0.2, 0.3, 0.5], (4, 1))) == 1.0
+    # Two rows p = (1/2, 1/2), q = (1/4, 3/4): mean of KL(p||q) and KL(q||p).
+    p, q = np.array([0.5, 0.5]), np.array([0.25, 0.75])
+    kl_pq = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    kl_qp = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
+    assert metrics.modified_inception_score(np.stack([p, q])) == pytest.approx(
+        math.exp((kl_pq + kl_qp) / 2), rel=1e-12)
+    # One-hot rows of different classes: each KL is log(1 / floor), so mIS = 1 / floor.
+    assert metrics.modified_inception_score(np.eye(2)) == pytest.approx(
+        1.0 / metrics.PROB_FLOOR, rel=1e-9)
+    # Within classes: two confident pairs, each of one class, agree: 1; across: huge.
+    probs = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert metrics.modified_inception_score(probs, labels=[0, 0, 1, 1]) == 1.0
+    # Across: 8 of the 12 ordered pairs cross classes (KL log(1/floor)), 4 agree.
+    assert math.log(metrics.modified_inception_score(probs)) == pytest.approx(
+        8 / 12 * -math.log(metrics.PROB_FLOOR), rel=1e-9)
+
+
+@pytest.mark.parametrize("chunk_entries", [1 << 22, 7])
+def test_modified_inception_score_matches_scipy_brute_force(monkeypatch, chunk_entries):
+    monkeypatch.setattr(metrics, "_CHUNK_ENTRIES", chunk_entries)
+    rng = _rng(11)
+    probs = _random_probs(rng, 23, 5)
+    probs[3] = [1.0, 0.0, 0.0, 0.0, 0.0]  # zeros: 0 log 0 = 0 and the floor in log q
+    labels = rng.integers(0, 3, size=23)
+    assert metrics.modified_inception_score(probs) == pytest.approx(_mis_reference(probs), rel=1e-10)
+    assert metrics.modified_inception_score(probs, labels) == pytest.approx(
+        _mis_reference(probs, labels), rel=1e-10)
+    # Labels may be any comparable values (e.g. class names).
+    names = np.array(["a", "b", "c"], dtype=object)[labels]
+    assert metrics.modified_inception_score(probs, names) == metrics.modified_inception_score(
+        probs, labels)
+
+
+def test_modified_inception_score_errors():
+    probs = _random_probs(_rng(12), 3, 4)
+    with pytest.raises(ValueError, match="no label holds two of them"):
+        metrics.modified_inception_score(probs, labels=[0, 1, 2])
+    with pytest.raises(ValueError, match="needs at least one pair"):
+        metrics.modified_inception_score(probs[:1])
+    with pytest.raises(ValueError, match=r"labels must be 1-D with one entry per row of probs \(3\)"):
+        metrics.modified_inception_score(probs, labels=[0, 1])
+    with pytest.raises(ValueError, match="not logits"):
+        metrics.modified_inception_score(np.log(probs))
+
+
+# --- AM score ------------------------------------------------------------------
+
+
+def test_am_score_hand_cases():
+    k = 4
+    one_hot = np.eye(k)[np.arange(40) % k]
+    # Confident and spread over classes like the reference: 0 for both terms.
+    assert metrics.am_score_terms(one_hot, one_hot) == (0.0, 0.0)
+    # Uniform predictions: balanced marginal (KL 0) but entropy log K.
+    kl, entropy = metrics.am_score_terms(np.full((10, k), 1.0 / k), one_hot)
+    assert kl == pytest.approx(0.0, abs=1e-15) and entropy == pytest.approx(math.log(k))
+    # Collapsed on class 0: KL(uniform || e_0) = (1/K) log(1/K) + (K-1)/K log((1/K) / floor).
+    collapsed = np.eye(k)[np.zeros(40, int)]
+    expected = (1 / k) * math.log(1 / k) + (k - 1) / k * math.log((1 / k) / metrics.PROB_FLOOR)
+    assert metrics.am_score(collapsed, one_hot) == pytest.approx(expected, rel=1e-12)
+
+
+def test_am_score_matches_scipy():
+    rng = _rng(13)
+    gen, ref = _random_probs(rng, 50, 6), _random_probs(rng, 80, 6, sharpness=1.0)
+    expected_kl = scipy.stats.entropy(ref.mean(0), gen.mean(0))
+    expected_h = np.mean(scipy.stats.entropy(gen, axis=1))
+    kl, h = metrics.am_score_terms(gen, ref)
+    assert kl == pytest.approx(expected_kl, rel=1e-12) and h == pytest.approx(expected_h, rel=1e-12)
+    assert metrics.am_score(gen, ref) == pytest.approx(expected_kl + expected_h, rel=1e-12)
+    with pytest.raises(ValueError, match="probs has 6 features per row but reference_probs has 5"):
+        metrics.am_score(gen, _random_probs(rng, 8, 5))
+
+
+# --- intra-FD ------------------------------------------------------------------
+
+
+def test_intra_frechet_distance_hand_case():
+    # 1-D: FD = (mu_a - mu_b)^2 + (sd_a - sd_b)^2 per class. Class 0: the same
+    # points (0); class 1: shifted by 10 (100). Mean 50.
+    a = np.array([[0.0], [2.0], [0.0], [2.0]])
+    b = np.array([[0.0], [2.0], [10.0], [12.0]])
+    mean, per_class = metrics.intra_frechet_distance(a, [0, 0, 1, 1], b, [0, 0, 1, 1])
+    assert per_class == {0: pytest.approx(0.0, abs=1e-12), 1: pytest.approx(100.0)}
+    assert mean == pytest.approx(50.0)
+    # Class order of the rows does not matter; a class subset can be asked for.
+    mean, per_class = metrics.intra_frechet_distance(a[::-1], [1, 1, 0, 0], b, [0, 0, 1, 1],
+                                                     classes=[1])
+    assert per_class == {1: pytest.approx(100.0)} and mean == pytest.approx(100.0)
+
+
+def test_intra_frechet_distance_matches_scipy_per_class():
+    rng = _rng(14)
+    la, lb = np.arange(90) % 3, np.arange(60) % 3
+    a = rng.normal(size=(90, 4)) + la[:, None]
+    b = 1.5 * rng.normal(size=(60, 4)) - lb[:, None]
+    mean, per_class = metrics.intra_frechet_distance(a, la, b, lb)
+    expected = {c: _fd_reference(a[la == c], b[lb == c]) for c in range(3)}
+    assert per_class == pytest.approx(expected, rel=1e-8)
+    assert mean == pytest.approx(np.mean(list(expected.values())), rel=1e-8)
+    assert metrics.frechet_distance(a, b) != pytest.approx(mean)  # not the pooled FD
+
+
+def test_intra_frechet_distance_errors():
+    a = np.zeros((4, 2)) + np.arange(4)[:, None]
+    with pytest.raises(ValueError, match="class 2 has 0 rows in feat_a and 2 in feat_b"):
+        metrics.intra_frechet_distance(a, [0, 0, 1, 1], a, [0, 0, 2, 2])
+    with pytest.raises(ValueError, match=r"labels_a must be 1-D with one entry per feature row \(4\)"):
+        metrics.intra_frechet_distance(a, [0, 0], a, [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="feat_a has 2 features per row but feat_b has 3"):
+        metrics.intra_frechet_distance(a, [0] * 4, np.zeros((4, 3)), [0] * 4)
+
+
 # --- k-means and NDB ----------------------------------------------------------
 
 

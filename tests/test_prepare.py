@@ -1,5 +1,6 @@
 """Tests of condgan-prepare and its importers, on tiny generated data and the real sets."""
 
+import collections
 import json
 import os
 import pathlib
@@ -103,6 +104,7 @@ def test_folder_prepare_round_trip(sounds, tmp_path):
     assert card.counts == {"train": 6, "test": 0}
     assert card.license == "CC0 1.0, made by the test."
     assert card.skipped == []
+    assert card.groups == card.classes and "file name" in card.extra["condition_groups"]
     assert records.load_card(out) == card
     examples = _read_split(out, "train")
     assert sorted(ex["id"].decode() for ex in examples) == [
@@ -112,6 +114,7 @@ def test_folder_prepare_round_trip(sounds, tmp_path):
         caption = ex["caption"].decode()
         assert caption == importers.caption_from_name(ex["id"].decode())
         assert card.classes[ex["label"]] == caption
+        assert ex["group"].decode() == caption  # a file name names its class only
         assert ex["sample_rate"] == RATE and ex["num_samples"] == LENGTH
         assert ex["audio"].shape == (LENGTH,)
         assert np.max(np.abs(ex["audio"])) == pytest.approx(0.95, abs=1e-4)
@@ -209,6 +212,25 @@ def test_csv_manifest(sounds, tmp_path):
     assert by_id["ambient/birds1.wav"]["label"] == -1
     assert {ex["id"].decode() for ex in _read_split(tmp_path / "out", "test")} == {
         "Cat_Meow.wav", str(sounds / "dog-bark-2.wav")}
+    # Groups: the label where a row has one, else the normalised caption.
+    assert {i: ex["group"].decode() for i, ex in by_id.items()} == {
+        "dog-bark-1.wav": "dog", "Cat_Meow.wav": "cat", "ambient/birds1.wav": "birds sing at dawn",
+        str(sounds / "dog-bark-2.wav"): "dog"}
+    assert card.groups == ["birds sing at dawn", "cat", "dog"]
+
+
+def test_manifest_without_labels_groups_by_normalised_caption(sounds, tmp_path):
+    m = _manifest(sounds, "path,caption\n"
+                          "dog-bark-1.wav,A dog barks.\n"
+                          "dog-bark-2.wav,a dog  BARKS\n"
+                          "Cat_Meow.wav,a cat meows\n")
+    card = prepare("manifest", m, str(tmp_path / "out"), sample_rate=RATE, length=LENGTH,
+                   test_fraction=0.0, progress=False)
+    assert card.classes == [] and card.captions == ["A dog barks.", "a cat meows", "a dog BARKS"]
+    assert card.groups == ["a cat meows", "a dog barks"]
+    groups = {ex["id"].decode(): ex["group"].decode() for ex in _read_split(tmp_path / "out", "train")}
+    assert groups == {"dog-bark-1.wav": "a dog barks", "dog-bark-2.wav": "a dog barks",
+                      "Cat_Meow.wav": "a cat meows"}
 
 
 def test_jsonl_and_clotho_manifests(sounds, tmp_path):
@@ -302,9 +324,11 @@ def test_synth_count_and_round_trip(tmp_path):
     clips = {c.clip_id: c for c in synth_sfx.generate(30, RATE, LENGTH, seed=3)}
     examples = _read_split(tmp_path / "out", "train") + _read_split(tmp_path / "out", "test")
     assert {ex["id"].decode() for ex in examples} == clips.keys()
+    assert card.groups == sorted({synth_sfx.CLASSES[c.label] for c in clips.values()})
     for ex in examples:
         clip = clips[ex["id"].decode()]
         assert ex["caption"].decode() == clip.caption and ex["label"] == clip.label
+        assert ex["group"].decode() == synth_sfx.CLASSES[clip.label]
         # Not normalised by default: the generator's levels survive, to 16-bit precision.
         np.testing.assert_allclose(ex["audio"], clip.audio, atol=1.0 / 32767)
     test_ids = {ex["id"].decode() for ex in _read_split(tmp_path / "out", "test")}
@@ -465,6 +489,8 @@ def test_fsdd(fsdd_prepared):
     assert "a man with a German accent says seven" in card.captions
     test = _read_split(out, "test")
     assert len(test) == 300
+    speakers = card.extra["speakers"]
+    groups = collections.defaultdict(set)
     templates = set()
     for ex in test:
         digit, speaker, take = re.match(r"recordings/(\d)_(\w+)_(\d+)\.wav",
@@ -472,12 +498,21 @@ def test_fsdd(fsdd_prepared):
         caption = ex["caption"].decode()
         assert int(take) < 5
         assert ex["label"] == int(digit)
+        # The group is what the caption names: the digit and the speaker phrase.
+        group = ex["group"].decode()
+        assert group == importers.fsdd_group(int(digit), "male", speakers[speaker]["accent"])
+        assert group.split(", ", 1)[1] in caption and group.startswith(importers.DIGITS[int(digit)])
+        groups[group].add(speaker)
         assert re.search(rf"\b{importers.DIGITS[int(digit)]}\b", caption)
         assert ex["num_samples"] == 4096 and ex["sample_rate"] == 8000
         templates.add(re.sub(r"zero|one|two|three|four|five|six|seven|eight|nine", "D",
                              re.sub(r"a man with an? \w+ accent", "S", caption)))
     assert len(templates) == len(importers.FSDD_PHRASINGS)
     assert {ex["label"] for ex in test} == set(range(10))
+    # 6 speakers, 4 speaker phrases (two American, two German accents): 40 groups.
+    assert len(card.groups) == 40 and set(groups) == set(card.groups)
+    assert groups["seven, a man with a German accent"] == {"lucas", "yweweler"}
+    assert groups["seven, a man with a Greek accent"] == {"george"}
 
 
 def test_fsdd_captions_are_stable(fsdd_dir):

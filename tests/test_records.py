@@ -69,3 +69,40 @@ def test_load_card_errors(tmp_path):
     (tmp_path / "ds" / records.CARD_NAME).write_text(json.dumps({"source": "x"}))
     with pytest.raises(records.DatasetError, match="lacks"):
         records.load_card(tmp_path / "ds")
+
+
+def test_condition_group_round_trip_and_fallback(tmp_path):
+    path = tmp_path / "ds"
+    path.mkdir()
+    audio = np.zeros(8, np.float32)
+    examples = [records.serialize_example(audio, 8000, "a", 0, "x", group="zero, a man"),
+                records.serialize_example(audio, 8000, "a", 1, "y")]  # no group: old records
+    names = records.write_shards(path, "train", examples)
+    got = list(tf.data.TFRecordDataset([str(path / n) for n in names])
+               .map(records.parse_example).as_numpy_iterator())
+    assert [g["group"].decode() for g in got] == ["zero, a man", ""]
+    # A card without "groups" (written before they existed) loads with none.
+    card = records.DatasetCard(source="test", sample_rate=8000, length=8, classes=["a", "b"],
+                               captions=["a"], counts={"train": 2}, shards={"train": names})
+    d = json.loads(card.to_json())
+    del d["groups"]
+    (path / records.CARD_NAME).write_text(json.dumps(d))
+    assert records.load_card(path).groups == []
+    with pytest.raises(ValueError, match="clip 'z': empty condition group"):
+        records.serialize_example(audio, 8000, "a", 0, "z", group=" ")
+
+
+@pytest.mark.parametrize("group, caption, label, expected", [
+    ("g", "A Dog", 1, "g"),                     # stored
+    ("", "A Dog", 1, "b"),                      # no group: the class
+    ("", "  A   Dog  barks. ", -1, "a dog barks"),  # no class either: the normalised caption
+    ("", "A Dog", 5, "a dog"),                  # a label outside the classes is no class
+])
+def test_condition_group(group, caption, label, expected):
+    assert records.condition_group(group, caption, label, ["a", "b"]) == expected
+
+
+def test_normalize_caption():
+    assert records.normalize_caption("  A dog\tBARKS!  ") == "a dog barks"
+    assert records.normalize_caption("Ｆｕｌｌ width, STRASSE.") == "full width, strasse"
+    assert records.normalize_caption("...") == ""

@@ -1,4 +1,4 @@
-"""Scores a generator with every metric of DESIGN.md, beside the real data's own values.
+"""Scores a generator with every metric of docs/metrics.md, beside the real data's own values.
 
 `evaluate(generate, data_dir, classifier)` draws captions uniformly over the
 dataset's classes (a caption's class comes from the training split's
@@ -11,18 +11,37 @@ each metric for the generated audio and for a real reference:
   conditional_accuracy   gen. clips classified as       classifier accuracy on the
                          their caption's class          real test split
   inception_score        N generated clips, 10 splits   real test split, 10 splits
+  modified_inception_    N generated clips, all pairs   real test split, all pairs
+    score                (the SC09 convention)
+  modified_inception_    pairs of one caption class     pairs of one class
+    score_within_class
+  am_score               N generated clips vs the       real test split vs the
+                         training split's marginal      training split's marginal
   frechet_distance       generated vs real test         real train (N clips) vs real test
+  intra_frechet_         per class: generated vs real   per class: real train (as many as
+    distance             test, mean over classes        generated) vs real test, mean
   d_self                 n generated clips              n real test clips, n = min(N, test)
   d_train                generated -> real train        real test -> real train
+  z_diversity_caption    K clips of K z per caption /   K real clips of the caption's group
+                         real clips (train + test) of   (at most half) / the rest of the
+                         the caption's condition group  group
   z_diversity            K clips of K z per caption /   K real test clips of the class /
                          real test clips of its class   all real test clips of the class
   ndb_over_k             generated vs train bins        real test vs train bins
 
-Sample sizes are matched where the statistic depends on them (FD, d_self),
+A caption's condition group (`condgan.records`) holds the clips the caption
+could describe: on FSDD the digit and the speaker facts it names, which is one
+or two of the six speakers, so the class's spread overstates what one caption
+should vary by. `z_diversity_caption` is the headline diversity figure;
+`z_diversity` (class-level) is kept beside it and comparable with older
+reports. docs/metrics.md defines every metric.
+
+Sample sizes are matched where the statistic depends on them (FD, intra-FD,
+d_self; mIS, AM and mean pairwise distances are unbiased in the sample size),
 so "ratio" = generated / real compares like with like: about 1 means "like
-the data" for every metric (lower FD / NDB / d_train ratios are better until
-they fall to the level of the data; d_self and z-diversity far below 1 are
-collapse).
+the data" for every metric (lower FD / NDB / d_train / AM ratios are better
+until they fall to the level of the data; d_self and z-diversity far below 1
+are collapse).
 
 `write_report(results, out_dir)` writes results.json, results.md (a table
 generated | real reference | ratio) and two spectrogram grids: the generated
@@ -63,16 +82,24 @@ REAL_GRID = "real_grid.png"
 # Independent random streams, so changing one part of the protocol (e.g. the
 # number of z-diversity captions) leaves the draws of the others unchanged.
 _STREAM_CAPTIONS, _STREAM_GEN_SEEDS, _STREAM_ZDIV, _STREAM_REAL = 1, 2, 3, 4
+_STREAM_GROUP_SPLIT, _STREAM_INTRA_FD = 5, 6
 
-METRIC_ORDER = ("conditional_accuracy", "inception_score", "frechet_distance", "d_self",
-                "d_train", "z_diversity", "ndb_over_k")
+METRIC_ORDER = ("conditional_accuracy", "inception_score", "modified_inception_score",
+                "modified_inception_score_within_class", "am_score", "frechet_distance",
+                "intra_frechet_distance", "d_self", "d_train", "z_diversity_caption",
+                "z_diversity", "ndb_over_k")
 _TITLES = {
     "conditional_accuracy": "Conditional accuracy",
     "inception_score": "Inception score",
+    "modified_inception_score": "Modified IS (mIS)",
+    "modified_inception_score_within_class": "mIS within class",
+    "am_score": "AM score",
     "frechet_distance": "Fréchet distance",
+    "intra_frechet_distance": "Intra-FD (per class)",
     "d_self": "d_self",
     "d_train": "d_train",
-    "z_diversity": "z-diversity",
+    "z_diversity_caption": "z-diversity (caption group)",
+    "z_diversity": "z-diversity (class)",
     "ndb_over_k": "NDB/K",
 }
 
@@ -93,7 +120,7 @@ def evaluate(generate: GenerateFn,
              ndb_bins: int = NDB_BINS,
              model_name: str | None = None,
              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Generates clips and computes every DESIGN metric, generated and real.
+    """Generates clips and computes every metric of docs/metrics.md, generated and real.
 
     Clip i of the main set has class i mod K (K classes; so every IS split is
     balanced) and a caption drawn uniformly from that class's training
@@ -122,10 +149,14 @@ def evaluate(generate: GenerateFn,
         "model", "dataset", "classifier", "settings";
         "metrics": {name: {"generated", "real", "ratio", "n_generated",
           "n_real", "reference"}} for the names in METRIC_ORDER ("ratio" is
-          generated / real, None when real is 0), inception_score entries
-          also with "generated_std" / "real_std";
-        "details": per-class accuracies, per-caption z-diversity, NDB bins,
-          label counts, ambiguous captions, timings;
+          generated / real, None when real is 0 or a value is None; a value
+          is None only when the dataset cannot give it, e.g. no caption's
+          condition group has 2 test clips), inception_score entries also
+          with "generated_std" / "real_std";
+        "details": per-class accuracies and intra-FD, per-caption
+          z-diversity (class-level and caption-matched, with the group), AM
+          terms, NDB bins, label counts, where the condition groups came
+          from, ambiguous captions, timings;
         "grids": {"generated" | "real": {"clips": float32[rows, cols, L],
           "row_labels", "col_labels"}} for `write_report`.
 
@@ -156,6 +187,10 @@ def evaluate(generate: GenerateFn,
     check_split_labels(train["labels"], k, data_dir, "train")
     check_split_labels(test["labels"], k, data_dir, "test")
     n_train, n_test = len(train["labels"]), len(test["labels"])
+    if train["groups_stored"] < n_train or test["groups_stored"] < n_test:
+        say(f"note: {data_dir} has clips without a stored condition group (prepared before "
+            "groups existed); they fall back to their class, so z_diversity_caption measures "
+            "against the class. Prepare the dataset again for its groups")
     if n_train < ndb_bins:
         raise EvaluationError(f"{data_dir}: the training split has {n_train} clips, fewer than "
                               f"the {ndb_bins} k-means bins of NDB")
@@ -193,7 +228,7 @@ def evaluate(generate: GenerateFn,
     say("scoring with the classifier")
     gen_feats, gen_probs = classifier.predict(gen_audio)
     zdiv_feats, _ = classifier.predict(zdiv_audio)
-    train_feats, _ = classifier.predict(train["audio"])
+    train_feats, train_probs = classifier.predict(train["audio"])
     test_feats, test_probs = classifier.predict(test["audio"])
     test_labels = test["labels"]
 
@@ -213,12 +248,32 @@ def evaluate(generate: GenerateFn,
                                     "real test split")
     out["inception_score"].update(generated_std=is_gen[1], real_std=is_real[1])
 
+    out["modified_inception_score"] = _entry(
+        metrics.modified_inception_score(gen_probs), metrics.modified_inception_score(test_probs),
+        num_clips, n_test, "real test split; all ordered pairs of distinct clips (as DiffWave's "
+        "and SaShiMi's SC09 tables)")
+    out["modified_inception_score_within_class"] = _entry(
+        # Clip i asks for class i mod K: some class has two clips iff N > K.
+        metrics.modified_inception_score(gen_probs, gen_labels) if num_clips > k else None,
+        metrics.modified_inception_score(test_probs, test_labels), num_clips, n_test,
+        "real test split; pairs of one class (generated: the caption's class)")
+
+    am_gen = metrics.am_score_terms(gen_probs, train_probs)
+    am_real = metrics.am_score_terms(test_probs, train_probs)
+    out["am_score"] = _entry(sum(am_gen), sum(am_real), num_clips, n_test,
+                             "real test split; C_train = mean prediction on the training split")
+
     n_fd = min(num_clips, n_train)
     train_sub = real_rng.choice(n_train, size=n_fd, replace=False)
     out["frechet_distance"] = _entry(
         metrics.frechet_distance(gen_feats, test_feats),
         metrics.frechet_distance(train_feats[train_sub], test_feats), num_clips, n_fd,
         f"{n_fd} real training clips vs the real test split")
+
+    intra, intra_details = _intra_fd(gen_feats, gen_labels, train_feats, train["labels"],
+                                     test_feats, test_labels, classes,
+                                     np.random.default_rng([seed, _STREAM_INTRA_FD]))
+    out["intra_frechet_distance"] = intra
 
     n_self = min(num_clips, n_test)
     test_sub = real_rng.choice(n_test, size=n_self, replace=False)
@@ -245,6 +300,11 @@ def evaluate(generate: GenerateFn,
             "generated": metrics.z_diversity([gen_c], [real_c]),
             "real": metrics.z_diversity([sub_c], [real_c]),
         })
+    out["z_diversity_caption"] = _caption_matched_z_diversity(
+        zdiv_feats, zdiv_rows, z_per_caption, caption_groups(train["captions"], train["groups"]),
+        np.concatenate([train_feats, test_feats]),
+        np.concatenate([train["groups"], test["groups"]]), zdiv_details,
+        np.random.default_rng([seed, _STREAM_GROUP_SPLIT]))
     out["z_diversity"] = _entry(
         metrics.z_diversity(gen_groups, real_groups), metrics.z_diversity(sub_groups, real_groups),
         len(zdiv_captions), int(sum(len(s) for s in sub_groups)),
@@ -266,6 +326,18 @@ def evaluate(generate: GenerateFn,
         "generated_predicted_counts": {classes[c]: int(n) for c, n in
                                        enumerate(np.bincount(gen_pred, minlength=k))},
         "z_diversity_per_caption": zdiv_details,
+        "intra_frechet_distance_per_class": intra_details,
+        "am_score_terms": {
+            name: {"kl_marginal": terms[0], "mean_entropy": terms[1]}
+            for name, terms in (("generated", am_gen), ("real", am_real))},
+        "condition_groups": {
+            "stored": {"train": train["groups_stored"], "test": test["groups_stored"]},
+            "count": len(set(train["groups"]) | set(test["groups"])),
+            "source": ("records" if train["groups_stored"] == n_train
+                       and test["groups_stored"] == n_test else
+                       "fallback for clips without a stored group: their class (the dataset "
+                       "was prepared before condition groups; prepare it again for them)"),
+        },
         "ndb": {
             name: {"ndb": int(r["ndb"]), "different_bins": np.flatnonzero(r["different"]).tolist()}
             for name, r in (("generated", ndb_gen), ("real", ndb_real))},
@@ -303,6 +375,24 @@ def evaluate(generate: GenerateFn,
         "details": details,
         "grids": grids,
     }
+
+
+def caption_groups(captions: Sequence[str], groups: Sequence[str]) -> dict[str, list[str]]:
+    """The condition groups each caption's clips carry.
+
+    Args:
+      captions: N captions of a split.
+      groups: their clips' condition groups (`load_split_arrays(...)["groups"]`).
+
+    Returns:
+      caption -> sorted list of the groups seen with it (one, unless the
+      dataset gives one caption to clips of several groups; its real reference
+      is then the union of those groups).
+    """
+    seen: dict[str, set[str]] = collections.defaultdict(set)
+    for caption, group in zip(captions, groups):
+        seen[str(caption)].add(str(group))
+    return {caption: sorted(found) for caption, found in seen.items()}
 
 
 def caption_classes(captions: Sequence[str], labels: np.ndarray,
@@ -394,7 +484,7 @@ def markdown_report(results: dict[str, Any]) -> str:
         "| metric | generated | real reference | ratio | reference |",
         "|---|---|---|---|---|",
     ]
-    for name in METRIC_ORDER:
+    for name in [n for n in METRIC_ORDER if n in m]:  # older results lack newer metrics
         e = m[name]
         gen, real = _fmt(e["generated"]), _fmt(e["real"])
         if name == "inception_score":
@@ -405,7 +495,10 @@ def markdown_report(results: dict[str, Any]) -> str:
     lines += [
         "",
         "Ratio = generated / real reference; about 1 is like the data. Features are the scoring "
-        "classifier's penultimate activations; d_self and z-diversity far below 1 mean collapse.",
+        "classifier's penultimate activations; d_self and z-diversity far below 1 mean collapse. "
+        "z-diversity (caption group) measures each caption against the real clips it could "
+        "describe (its condition group); z-diversity (class) against its whole class. "
+        "AM score: lower is better. Definitions: docs/metrics.md.",
         "",
         "## Conditional accuracy per class",
         "",
@@ -414,16 +507,115 @@ def markdown_report(results: dict[str, Any]) -> str:
     ]
     for name, e in results["details"]["conditional_accuracy_per_class"].items():
         lines.append(f"| {_md_cell(name)} | {_fmt(e['generated'])} | {_fmt(e['real'])} |")
-    lines += ["", "## z-diversity per caption", "",
-              "| caption | class | generated | real |", "|---|---|---|---|"]
+    intra = results["details"].get("intra_frechet_distance_per_class")
+    if intra:
+        lines += ["", "## Intra-FD per class", "", "| class | generated | real |", "|---|---|---|"]
+        for name, e in intra.items():
+            lines.append(f"| {_md_cell(name)} | {_fmt(e['generated'])} | {_fmt(e['real'])} |")
+    groups = results["details"].get("condition_groups")
+    lines += ["", "## z-diversity per caption", ""]
+    if groups:
+        lines += [f"{groups['count']} condition groups; source: {groups['source']}.", ""]
+    lines += ["| caption | class | group (clips) | caption group: generated | real | "
+              "class: generated | real |", "|---|---|---|---|---|---|---|"]
     for e in results["details"]["z_diversity_per_caption"]:
-        lines.append(f"| {_md_cell(e['caption'])} | {_md_cell(e['class'])} | "
+        group = (f"{_md_cell(e['group'])} ({e['group_clips']})" if "group" in e else "—")
+        lines.append(f"| {_md_cell(e['caption'])} | {_md_cell(e['class'])} | {group} | "
+                     f"{_fmt(e.get('matched_generated'))} | {_fmt(e.get('matched_real'))} | "
                      f"{_fmt(e['generated'])} | {_fmt(e['real'])} |")
     lines += ["", "## Spectrograms", "",
               f"- Generated (rows captions, columns z): ![generated]({GENERATED_GRID})",
               f"- Real test clips (rows classes, columns clips): ![real]({REAL_GRID})",
               "", "Row and column labels are in the `.labels.txt` file beside each PNG.", ""]
     return "\n".join(lines)
+
+
+def _caption_matched_z_diversity(zdiv_feats: np.ndarray, zdiv_rows: list[tuple[str, int]],
+                                 z_per_caption: int, groups_of: dict[str, list[str]],
+                                 real_feats: np.ndarray, real_groups: np.ndarray,
+                                 zdiv_details: list[dict[str, Any]],
+                                 rng: np.random.Generator) -> dict[str, Any]:
+    """z-diversity against the real clips (train and test) of each caption's condition group.
+
+    Generated: mean over captions of mpd(K generated clips) / mpd(the group's
+    M real clips). Real reference, the same definition on real clips only: the
+    group's clips are split at random into A (min(K, M // 2) clips, playing
+    the generated clips) and B (the rest, the reference), and the ratio is
+    mpd(A) / mpd(B). Both splits are pooled because test groups are small
+    (FSDD: 5 or 10 test clips), and a mean of ratios with a 3-clip denominator
+    is biased upwards. A caption whose group has fewer than 2 distinct clips
+    gets no value; fewer than 4 (so halves of 2), no real value. Adds "group",
+    "group_clips", "matched_generated", "matched_real" to each caption's
+    `zdiv_details` entry.
+    """
+    gen_parts, gen_refs, real_parts, real_refs = [], [], [], []
+    skipped = []
+    for row, (caption, _) in enumerate(zdiv_rows):
+        groups = groups_of.get(caption, [])
+        real = real_feats[np.isin(real_groups, groups)]
+        detail = zdiv_details[row]
+        detail.update(group=" | ".join(groups), group_clips=int(len(real)),
+                      matched_generated=None, matched_real=None)
+        if len(real) < 2 or metrics.mean_pairwise_distance(real) == 0.0:
+            skipped.append(caption)
+            continue
+        gen = zdiv_feats[row * z_per_caption:(row + 1) * z_per_caption]
+        gen_parts.append(gen)
+        gen_refs.append(real)
+        detail["matched_generated"] = metrics.z_diversity([gen], [real])
+        if len(real) >= 4:
+            order = rng.permutation(len(real))
+            n_a = min(z_per_caption, len(real) // 2)
+            half_a, half_b = real[order[:n_a]], real[order[n_a:]]
+            if metrics.mean_pairwise_distance(half_b) > 0.0:
+                real_parts.append(half_a)
+                real_refs.append(half_b)
+                detail["matched_real"] = metrics.z_diversity([half_a], [half_b])
+    reference = (f"{z_per_caption} (at most half) of the real clips (train and test) of the "
+                 "caption's condition group against the rest of the group")
+    if skipped:
+        reference += (f"; {len(skipped)} of {len(zdiv_rows)} captions left out (their group has "
+                      "fewer than 2 distinct clips)")
+    if len(real_parts) < len(gen_parts):
+        reference += (f"; real reference over the {len(real_parts)} captions whose group has "
+                      ">= 4 clips")
+    return _entry(metrics.z_diversity(gen_parts, gen_refs) if gen_parts else None,
+                  metrics.z_diversity(real_parts, real_refs) if real_parts else None,
+                  sum(len(g) for g in gen_parts), sum(len(a) for a in real_parts), reference)
+
+
+def _intra_fd(gen_feats: np.ndarray, gen_labels: np.ndarray, train_feats: np.ndarray,
+              train_labels: np.ndarray, test_feats: np.ndarray, test_labels: np.ndarray,
+              classes: list[str], rng: np.random.Generator
+              ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Intra-FD: per class, generated vs real test; the real reference, as many real
+    training clips of the class as generated ones vs real test. Classes with fewer
+    than 2 clips in any of the three sets are left out (named in the reference)."""
+    k = len(classes)
+    n_gen, n_train, n_test = (np.bincount(x, minlength=k)
+                              for x in (gen_labels, train_labels, test_labels))
+    used = [c for c in range(k) if min(n_gen[c], n_train[c], n_test[c]) >= 2]
+    details: dict[str, dict[str, float]] = {}
+    if not used:
+        return _entry(None, None, 0, 0, "no class has 2 generated, training and test clips"), details
+    sub_feats, sub_labels = [], []
+    for c in used:
+        idx = np.flatnonzero(train_labels == c)
+        pick = rng.choice(idx, size=min(int(n_gen[c]), idx.size), replace=False)
+        sub_feats.append(train_feats[pick])
+        sub_labels.append(np.full(pick.size, c))
+    gen_mean, gen_per = metrics.intra_frechet_distance(gen_feats, gen_labels, test_feats,
+                                                       test_labels, classes=used)
+    real_mean, real_per = metrics.intra_frechet_distance(
+        np.concatenate(sub_feats), np.concatenate(sub_labels), test_feats, test_labels,
+        classes=used)
+    details = {classes[c]: {"generated": gen_per[c], "real": real_per[c]} for c in used}
+    reference = ("per class: as many real training clips as generated ones vs the real test "
+                 "clips; mean over classes")
+    if len(used) < k:
+        reference += f"; {k - len(used)} of {k} classes left out (fewer than 2 clips in a set)"
+    return _entry(gen_mean, real_mean, int(sum(n_gen[c] for c in used)),
+                  int(sum(len(s) for s in sub_feats)), reference), details
 
 
 class _Runner:
@@ -507,11 +699,12 @@ def _real_grid(audio: np.ndarray, labels: np.ndarray, classes: list[str], z_per_
             "col_labels": [f"clip {j}" for j in range(cols)]}
 
 
-def _entry(generated: float, real: float, n_generated: int, n_real: int,
+def _entry(generated: float | None, real: float | None, n_generated: int, n_real: int,
            reference: str) -> dict[str, Any]:
-    generated, real = float(generated), float(real)
+    generated = None if generated is None else float(generated)
+    real = None if real is None else float(real)
     return {"generated": generated, "real": real,
-            "ratio": generated / real if real != 0 else None,
+            "ratio": generated / real if generated is not None and real else None,
             "n_generated": int(n_generated), "n_real": int(n_real), "reference": reference}
 
 
@@ -530,6 +723,9 @@ def _check_settings(num_clips, z_per_caption, captions_per_class, seed, batch_si
     if num_clips < ndb_bins:
         raise EvaluationError(f"num_clips={num_clips} is fewer than the {ndb_bins} k-means bins "
                               f"of NDB; generate at least {ndb_bins} clips (1000 is the default)")
+    if num_clips < IS_SPLITS:
+        raise EvaluationError(f"num_clips={num_clips} is fewer than the {IS_SPLITS} splits of the "
+                              "inception score; generate at least that many clips")
 
 
 def _fmt(x) -> str:

@@ -1,4 +1,4 @@
-"""Quality and collapse metrics of DESIGN.md, on classifier outputs and features.
+"""Quality and collapse metrics (docs/metrics.md), on classifier outputs and features.
 
 Pure numpy, computed in float64. Inputs are the scoring classifier's softmax
 probabilities (`conditional_accuracy`, `inception_score`) or its penultimate
@@ -6,10 +6,17 @@ features (everything else), one row per clip:
 
   conditional_accuracy  share of generated clips classified as their caption's class
   inception_score       exp(E_x KL(p(y|x) || p(y))), mean and std over splits
+  modified_inception_score  exp(E KL(p(y|x) || p(y|x'))) over pairs of clips
+                        (of one class if labels are given; Gurumurthy et al. 2017)
+  am_score              KL(C_ref || C_gen) + E_x H(p(y|x)) (Zhou et al. 2018)
   frechet_distance      Frechet distance between Gaussians fitted to two feature sets
+  intra_frechet_distance  mean over classes of the per-class Frechet distance
   d_self / d_train      WaveGAN's mean nearest-neighbour distances (within / to train)
-  z_diversity           per-caption spread over z relative to the real class's spread
+  z_diversity           per-caption spread over z relative to the spread of real clips
+                        (of the caption's condition group, or of its class)
   ndb                   number of statistically different bins (Richardson & Weiss 2018)
+
+docs/metrics.md gives the definitions and the choices behind them.
 
 Distances are Euclidean. Nearest-neighbour searches run in row chunks through
 the Gram-matrix identity |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, and the entries where
@@ -32,6 +39,11 @@ _CHUNK_ENTRIES = 1 << 22
 _CANCELLATION_RATIO = 1e-6
 # Rows of a probability table may deviate this much from summing to one.
 _PROB_SUM_TOLERANCE = 1e-3
+# Probabilities below this (the smallest normal float32, so no value a float32
+# softmax represents except 0 and denormals) count as this in a logarithm:
+# KL(p || q) stays finite where q underflowed to 0, at most log(1 / floor) ~ 87.3
+# per term.
+PROB_FLOOR = float(np.finfo(np.float32).tiny)
 
 
 def conditional_accuracy(probs, labels) -> float:
@@ -88,6 +100,106 @@ def inception_score(probs, splits: int = 10) -> tuple[float, float]:
     return float(np.mean(scores)), float(np.std(scores))
 
 
+def modified_inception_score(probs, labels=None) -> float:
+    """Modified inception score exp(E KL(p(y|x) || p(y|x'))) (Gurumurthy et al. 2017).
+
+    The mean runs over every ordered pair (x, x') of distinct clips (the
+    unbiased estimate of the expectation over independent draws x, x'); with
+    `labels`, over the pairs of clips that share a label (pairs pooled over
+    labels, so each label weighs by its number of pairs). Without labels this
+    is the SC09 convention of DiffWave and SaShiMi (pairs of any class; their
+    code draws 10,000 random pairs); with the clips' classes it is DeLiGAN's
+    intra-class form. Terms with p(y|x) = 0 contribute 0; p(y|x') is floored
+    at `PROB_FLOOR` inside the logarithm.
+
+    Args:
+      probs: float[N, K] classifier probabilities, rows summing to 1.
+      labels: None, or [N] labels (any values comparable for equality, e.g.
+        int class indices); at least one label must hold two clips.
+
+    Returns:
+      The score, in [1, exp(log(1 / PROB_FLOOR))]; 1 when all predictions in a
+      pair are equal.
+
+    Raises:
+      ValueError: if `probs` is not a probability table, `labels` is not N
+        entries, or there is no pair to average over.
+    """
+    probs = _probabilities(probs, "probs")
+    n = probs.shape[0]
+    if labels is None:
+        members = [np.arange(n)]
+    else:
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.shape[0] != n:
+            raise ValueError(f"labels must be 1-D with one entry per row of probs ({n}), got "
+                             f"shape {labels.shape}")
+        _, inverse = np.unique(labels, return_inverse=True)
+        members = [np.flatnonzero(inverse == v) for v in range(int(inverse.max()) + 1)]
+    log_q = np.log(np.maximum(probs, PROB_FLOOR))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # sum_k p_k log p_k, with 0 log 0 = 0.
+        self_term = np.sum(np.where(probs > 0, probs * np.log(probs), 0.0), axis=1)
+    total, pairs = 0.0, 0
+    for idx in members:
+        m = idx.size
+        if m < 2:
+            continue
+        p, lq, own = probs[idx], log_q[idx], self_term[idx]
+        for start, block in _row_chunks(p, m):
+            rows = np.arange(block.shape[0])
+            # KL(p_i || p_j) = sum_k p_ik log p_ik - sum_k p_ik log p_jk.
+            kl = own[start:start + block.shape[0], np.newaxis] - block @ lq.T
+            kl[rows, start + rows] = 0.0  # x' = x is not a pair
+            total += float(np.sum(np.maximum(kl, 0.0)))  # KL >= 0; clip rounding
+        pairs += m * (m - 1)
+    if pairs == 0:
+        raise ValueError(f"probs has {n} rows" + ("" if labels is None else
+                         " but no label holds two of them") + ": modified_inception_score "
+                         "needs at least one pair of clips")
+    return math.exp(total / pairs)
+
+
+def am_score_terms(probs, reference_probs) -> tuple[float, float]:
+    """The two terms of the AM score: KL(C_ref || C_gen) and E_x H(p(y|x)).
+
+    Zhou et al. 2018 (AM-GAN): AM = KL(C_train || C_bar(G)) + E_x H(C(x)),
+    where C_bar(G) is the mean prediction over the generated clips and C_train
+    the class distribution of the training data, here (as in the AM-GAN and
+    SaShiMi code) the mean prediction over the reference (training) clips.
+    The first term is 0 when the generated clips are spread over classes like
+    the data; the second when each is classified with certainty. Natural log;
+    lower is better, 0 at best. C_gen is floored at `PROB_FLOOR` inside the
+    logarithm; 0 log 0 = 0.
+
+    Args:
+      probs: float[N, K] probabilities of the clips scored (generated).
+      reference_probs: float[M, K] probabilities of the reference clips (the
+        training split).
+
+    Returns:
+      (kl, mean_entropy), both >= 0.
+
+    Raises:
+      ValueError: if either is not a probability table or their class counts differ.
+    """
+    probs = _probabilities(probs, "probs")
+    reference_probs = _probabilities(reference_probs, "reference_probs")
+    _same_width(probs, "probs", reference_probs, "reference_probs")
+    c_gen, c_ref = probs.mean(axis=0), reference_probs.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.sum(np.where(c_ref > 0, c_ref * (np.log(c_ref)
+                                                 - np.log(np.maximum(c_gen, PROB_FLOOR))), 0.0))
+        entropy = -np.sum(np.where(probs > 0, probs * np.log(probs), 0.0), axis=1)
+    return max(float(kl), 0.0), max(float(np.mean(entropy)), 0.0)
+
+
+def am_score(probs, reference_probs) -> float:
+    """AM score KL(C_ref || C_gen) + E_x H(p(y|x)) (Zhou et al. 2018); see `am_score_terms`."""
+    kl, entropy = am_score_terms(probs, reference_probs)
+    return kl + entropy
+
+
 def frechet_distance(feat_a, feat_b) -> float:
     """Frechet distance between Gaussians fitted to two feature sets.
 
@@ -123,6 +235,48 @@ def frechet_distance(feat_a, feat_b) -> float:
     diff = mu_a - mu_b
     distance = float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt)
     return max(distance, 0.0)
+
+
+def intra_frechet_distance(feat_a, labels_a, feat_b, labels_b,
+                           classes: Sequence[Any] | None = None) -> tuple[float, dict[Any, float]]:
+    """Per-class Frechet distance, averaged over classes (intra-FID, Miyato & Koyama 2018).
+
+    For each class c: `frechet_distance(feat_a[labels_a == c], feat_b[labels_b == c])`;
+    the result is the unweighted mean over the classes.
+
+    Args:
+      feat_a: float[N, F] features (e.g. generated clips).
+      labels_a: [N] class of each row of feat_a (for generated clips, their caption's class).
+      feat_b: float[M, F] features (e.g. real test clips).
+      labels_b: [M] class of each row of feat_b.
+      classes: the classes to average over; None = every class in labels_b.
+
+    Returns:
+      (mean distance, {class: distance}).
+
+    Raises:
+      ValueError: on shape mismatches, non-finite values, no classes, or a class
+        with fewer than 2 rows in either set (its covariance is undefined).
+    """
+    feat_a = _matrix(feat_a, "feat_a")
+    feat_b = _matrix(feat_b, "feat_b")
+    _same_width(feat_a, "feat_a", feat_b, "feat_b")
+    labels_a, labels_b = np.asarray(labels_a), np.asarray(labels_b)
+    for name, lab, feat in (("labels_a", labels_a, feat_a), ("labels_b", labels_b, feat_b)):
+        if lab.ndim != 1 or lab.shape[0] != feat.shape[0]:
+            raise ValueError(f"{name} must be 1-D with one entry per feature row "
+                             f"({feat.shape[0]}), got shape {lab.shape}")
+    classes = list(np.unique(labels_b)) if classes is None else list(classes)
+    if not classes:
+        raise ValueError("intra_frechet_distance: no classes to average over")
+    per_class = {}
+    for c in classes:
+        a, b = feat_a[labels_a == c], feat_b[labels_b == c]
+        if a.shape[0] < 2 or b.shape[0] < 2:
+            raise ValueError(f"class {c!r} has {a.shape[0]} rows in feat_a and {b.shape[0]} "
+                             "in feat_b; each needs at least 2 for a covariance")
+        per_class[c.item() if isinstance(c, np.generic) else c] = frechet_distance(a, b)
+    return float(np.mean(list(per_class.values()))), per_class
 
 
 def d_self(features) -> float:
@@ -192,15 +346,21 @@ def z_diversity(gen_by_caption: Sequence[Any], real_by_caption: Sequence[Any]) -
 
     For caption c: mean pairwise distance among its K generated clips (K random
     z at inference), divided by the mean pairwise distance among the real clips
-    of c's class; the result is the mean over captions. 0 is total collapse
-    (z ignored); about 1 is as varied as the data.
+    c is measured against; the result is the mean over captions. 0 is total
+    collapse (z ignored); about 1 is as varied as the data.
+
+    The real clips are the caller's choice: the caption's condition group
+    (the clips the caption could describe: caption-matched z-diversity) or its
+    whole class (class-level z-diversity). The mean pairwise distance is an
+    unbiased (U-) statistic, so the ratio does not depend on K or M_c in
+    expectation; a real reference takes disjoint real clips for both parts.
 
     Args:
       gen_by_caption: per caption, float[K_c, F] features of its generated
         clips, K_c >= 2.
       real_by_caption: per caption (same order and length), float[M_c, F]
-        features of the real clips of that caption's class, M_c >= 2 and not
-        all identical.
+        features of the real clips to compare with, M_c >= 2 and not all
+        identical.
 
     Returns:
       The mean ratio over captions.

@@ -15,8 +15,8 @@ with condgan-train-classifier. Writes into --output_dir:
   generated_grid.png    spectrograms: rows captions, columns z (labels in .labels.txt)
   real_grid.png         spectrograms: rows classes, columns real test clips
 
-See `condgan.evaluation.evaluate` for the protocol. The same arguments give
-the same numbers.
+See `condgan.evaluation.evaluate` for the protocol and docs/metrics.md for the
+metrics. The same arguments give the same numbers.
 """
 
 from __future__ import annotations
@@ -102,10 +102,13 @@ def main(argv):
         return 1
     progress.close()
     paths = evaluate_lib.write_report(results, output_dir)
+    def fmt(x, spec=".4g"):
+        return "—" if x is None else format(x, spec)
+
     for name in evaluate_lib.METRIC_ORDER:
         e = results["metrics"][name]
-        ratio = "—" if e["ratio"] is None else f"{e['ratio']:.3f}"
-        print(f"{name:22s} generated {e['generated']:.4g}  real {e['real']:.4g}  ratio {ratio}")
+        print(f"{name:37s} generated {fmt(e['generated'])}  real {fmt(e['real'])}  "
+              f"ratio {fmt(e['ratio'], '.3f')}")
     print(f"wrote {paths['json']}, {paths['markdown']}, {paths['generated_grid']}, "
           f"{paths['real_grid']}")
     return 0
