@@ -7,7 +7,7 @@ import pytest
 from experiments import ablation
 
 
-@pytest.mark.parametrize("dataset", ["synth", "fsdd"])
+@pytest.mark.parametrize("dataset", ["synth", "fsdd", "synth-spectral", "fsdd-spectral"])
 def test_arms_add_one_step_each(dataset):
     spec = ablation.dataset_spec(dataset)
     cfg = {arm: ablation.arm_config(spec, arm, 0, "/data", "/enc", None) for arm in ablation.ARMS}
@@ -30,6 +30,27 @@ def test_arms_add_one_step_each(dataset):
     # Same data, steps and everything else for every arm.
     assert len({c.train.steps for c in cfg.values()}) == 1
     assert {c.data.data_dir for c in cfg.values()} == {"/data"}
+
+
+@pytest.mark.parametrize("dataset", ["synth", "fsdd"])
+def test_second_base_shares_data_and_classifier_and_differs_only_in_base_switches(dataset):
+    import argparse
+
+    first, second = ablation.dataset_spec(dataset), ablation.dataset_spec(f"{dataset}-spectral")
+    args = argparse.Namespace(work_dir="/w")
+    p1, p2 = ablation.paths(args, first), ablation.paths(args, second)
+    assert (p1["data"], p1["classifier"]) == (p2["data"], p2["classifier"])
+    assert p1["results"] != p2["results"] and p1["runs"] != p2["runs"]
+    assert second["prepare"] == first["prepare"] and second["evaluate"] == first["evaluate"]
+    for arm in ablation.ARMS:
+        a = ablation.arm_config(first, arm, 0, "/data", "/enc", None)
+        b = ablation.arm_config(second, arm, 0, "/data", "/enc", None)
+        changed = {k for k, v in vars(a.model).items() if getattr(b.model, k) != v}
+        assert changed == {"generator", "discriminator", "d_conditioning", "spectral_norm", "film",
+                           "text_norm", "contrastive_dim"}
+        # The seed's switches are the arm's, on both bases.
+        for k in ("cond_dim", "cond_augment", "text_dropout", "replay", "kl_weight"):
+            assert getattr(a.model, k) == getattr(b.model, k)
 
 
 def test_seed_and_steps_override():
