@@ -1,9 +1,7 @@
 """Dataset preparation: importers, the procedural default set, the text encoder build.
 
 Application layer (CLIs): importing it quiets TensorFlow's C++ start-up logging
-unless TF_CPP_MIN_LOG_LEVEL is set.
+unless TF_CPP_MIN_LOG_LEVEL is set or `--verbosity` asks for it (`condgan._cli`).
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from condgan import _cli  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)

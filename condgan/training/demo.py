@@ -24,7 +24,7 @@ import sys
 import time
 
 from absl import app, flags
-from condgan.training import cli
+from condgan import _cli as cli
 
 FLAGS = flags.FLAGS
 

@@ -25,7 +25,7 @@ import os
 import sys
 
 from absl import app, flags
-from condgan.training import cli
+from condgan import _cli as cli
 
 FLAGS = flags.FLAGS
 

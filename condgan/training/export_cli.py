@@ -13,7 +13,7 @@ import sys
 
 from absl import app, flags
 
-from condgan.training import cli
+from condgan import _cli as cli
 from condgan.training.inference import export_run
 
 FLAGS = flags.FLAGS

@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from condgan.training import cli
+from condgan import _cli as cli
 from condgan.training.inference import (GenerateError, check_captions, generate_grid,
                                         write_outputs)
 

@@ -26,7 +26,7 @@ from absl import app, flags
 from condgan.config import (SUPPORTED_LENGTHS, Config, ConfigError, DataConfig, ModelConfig,
                             TrainConfig)
 
-from condgan.training import cli
+from condgan import _cli as cli
 from condgan.training.run import DEFAULT_TEXT_ENCODER
 
 HELP = {
