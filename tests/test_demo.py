@@ -66,3 +66,19 @@ def test_demo_resume_is_quiet_and_verbosity_brings_the_logs_back(demo_run, text_
     found = noise(loud.stdout + loud.stderr)
     assert any(NOISE[0].search(line) for line in found), loud.stderr[-3000:]
     assert any(NOISE[1].search(line) for line in found), loud.stderr[-3000:]
+
+
+def test_demo_writes_a_listening_page_that_plays(demo_run, tmp_path):
+    from test_listening import assert_not_blank, assert_self_contained, browse
+
+    out, r = demo_run
+    page = out / "index.html"
+    assert f"listening page:           {page}" in r.stdout
+    wavs = sorted(p for p in os.listdir(out / "samples") if p.endswith(".wav"))
+    text = page.read_text(encoding="utf-8")
+    assert text.count("<audio controls") == len(wavs) >= 4
+    assert_self_contained(str(page))
+    probe, shot = browse(page, str(tmp_path / "chrome"))
+    assert len(probe["durations"]) == len(wavs) and min(probe["durations"]) > 0
+    assert probe["errors"] == [0] * len(wavs) and min(probe["images"]) > 0
+    assert_not_blank(shot)

@@ -10,6 +10,7 @@ Steps (each prints what it does; a re-run reuses what is already there):
   3. train a small CondGAN (all anti-collapse switches on) -> OUT/run  (TensorBoard logs)
   4. export it with the text encoder inside                -> OUT/export (SavedModel)
   5. generate wavs for several captions and seeds         -> OUT/samples/*.wav, grid.png
+     and a page to listen to them with their spectrograms  -> OUT/index.html
 
 The demo config (8 kHz, 4096-sample clips, WaveGAN width 16, hinge loss, one
 critic step) trades quality for speed: a few minutes on a CPU give varied
@@ -123,10 +124,16 @@ def run_demo(output_dir: str, max_minutes: float, steps: int, num_examples: int,
     samples_dir = os.path.join(output_dir, "samples")
     log(f"[5/5] generating {len(captions)} captions x {len(DEMO_SEEDS)} seeds -> {samples_dir}")
     clips, rate = generate_grid(export_dir, captions, DEMO_SEEDS)
-    paths = write_outputs(clips, rate, captions, DEMO_SEEDS, samples_dir, grid=True)
+    page = os.path.join(output_dir, "index.html")
+    intro = (f"The demo's small CondGAN after {out['step']} training steps on the procedural "
+             f"sound-effects set ({SAMPLE_RATE} Hz, width 16, every anti-collapse switch on). "
+             "At this budget the clips are varied but do not yet sound like their captions "
+             "(README, Results).")
+    paths = write_outputs(clips, rate, captions, DEMO_SEEDS, samples_dir, grid=True,
+                          page_path=page, page_title="condgan demo", page_intro=intro)
     minutes = (time.time() - t0) / 60
     return {"step": out["step"], "minutes": minutes, "samples": samples_dir, "export": export_dir,
-            "run": model_dir, "files": paths}
+            "run": model_dir, "page": page, "files": paths}
 
 
 def main(argv):
@@ -143,6 +150,7 @@ def main(argv):
         print(f"condgan-demo: error: {e}", file=sys.stderr)
         return 1
     print(f"\nDone in {result['minutes']:.1f} min ({result['step']} training steps).\n"
+          f"  listening page:           {result['page']}\n"
           f"  samples (wav + grid.png): {result['samples']}\n"
           f"  SavedModel:               {result['export']}\n"
           f"  run (TensorBoard logs):   {result['run']}")
