@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from absl import app, flags
+
 from condgan import _cli as cli
 
 FLAGS = flags.FLAGS

@@ -25,6 +25,7 @@ import sys
 import time
 
 from absl import app, flags
+
 from condgan import _cli as cli
 
 FLAGS = flags.FLAGS
@@ -97,10 +98,10 @@ def pick_captions(card_captions) -> list[str]:
 def run_demo(output_dir: str, max_minutes: float, steps: int, num_examples: int, seed: int,
              text_encoder: str | None) -> dict:
     from condgan import records
+    from condgan.data_prep.prepare import prepare
     from condgan.training import run
     from condgan.training.inference import export_run, generate_grid, write_outputs
     from condgan.training.run import DEFAULT_TEXT_ENCODER
-    from condgan.data_prep.prepare import prepare
 
     t0 = time.time()
     data_dir = os.path.join(output_dir, "data")

@@ -28,6 +28,7 @@ import os
 import sys
 
 from absl import app, flags
+
 from condgan import _cli as cli
 
 FLAGS = flags.FLAGS

@@ -21,8 +21,7 @@ import sys
 from absl import app, flags
 
 from condgan import _cli as cli
-from condgan.training.inference import (GenerateError, check_captions, generate_grid,
-                                        write_outputs)
+from condgan.training.inference import GenerateError, check_captions, generate_grid, write_outputs
 
 FLAGS = flags.FLAGS
 
@@ -46,7 +45,7 @@ def main(argv):
     try:
         seeds = [int(s) for s in FLAGS.seeds]
     except ValueError:
-        raise app.UsageError(f"--seeds must be integers, got {FLAGS.seeds}")
+        raise app.UsageError(f"--seeds must be integers, got {FLAGS.seeds}") from None
     captions = list(FLAGS.caption)
     try:
         if FLAGS.captions_file:

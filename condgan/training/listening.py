@@ -2,9 +2,10 @@
 
 One row per caption (or class), one cell per seed (or z, or real clip); each
 cell is its label, an `<audio controls>` player and, below it, the clip's
-labelled spectrogram (time and frequency axes, dB colour bar; `condgan.plots`). The page is self-contained: inline CSS, no script, no font
-or anything else from the network, only relative links to files beside it, so
-it opens from the file system, from a zip or from any static web server.
+labelled spectrogram (time and frequency axes, dB colour bar; `condgan.plots`).
+The page is self-contained: inline CSS, no script, no font or anything else
+from the network, only relative links to files beside it, so it opens from the
+file system, from a zip or from any static web server.
 
 Used by condgan-generate --grid and the demo (`write_samples_page`, through
 `condgan.training.inference.write_outputs`) and by condgan-eval
