@@ -138,7 +138,7 @@ def decode(path: str | os.PathLike, start: int = 0,
     return _read(_open(path), start, stop)
 
 
-def _read(source: "_Source", start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int]:
+def _read(source: _Source, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, int]:
     path, n = source.info.path, source.info.num_frames
     stop = n if stop is None else min(int(stop), n)
     start = int(start)

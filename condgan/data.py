@@ -24,7 +24,7 @@ parallel interleave/map keep their order.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -32,7 +32,7 @@ import tensorflow as tf
 from condgan import records
 
 # caption -> float[E] vector, or (captions, float[N, E] matrix) with rows in caption order.
-Embeddings = Union[Mapping[str, np.ndarray], tuple[Sequence[str], np.ndarray]]
+Embeddings = Mapping[str, np.ndarray] | tuple[Sequence[str], np.ndarray]
 
 # Shards interleaved at once: enough to mix examples across shards without
 # holding a read buffer open for every shard of a large set.
@@ -230,10 +230,10 @@ def load_split_arrays(data_dir: str | os.PathLike, split: str,
           .batch(256)
           .prefetch(tf.data.AUTOTUNE))
     audio, captions, labels, ids, stored = [], [], [], [], []
-    for a, c, l, i, g in ds.as_numpy_iterator():
+    for a, c, label, i, g in ds.as_numpy_iterator():
         audio.append(a)
         captions.extend(x.decode("utf-8") for x in c)
-        labels.append(l)
+        labels.append(label)
         ids.extend(x.decode("utf-8") for x in i)
         stored.extend(x.decode("utf-8") for x in g)
     expected = card.counts.get(split)

@@ -7,9 +7,9 @@
   section 3.3): randomly shifts feature maps in time so the critic cannot key on
   the generator's periodic upsampling artifacts.
 - `CondAugment` (`condgan.cond_augment`) and `EmbeddingReplay`
-  (`condgan.embedding_replay`) are re-exported here so that every layer of the
-  method can be found in one place. They are imported on first access, which
-  keeps this module importable on its own and free of import cycles.
+  (`condgan.embedding_replay`) are re-exported here (plain imports) so that
+  every layer of the method can be found in one place, by readers and tools,
+  and is registered with Keras once `condgan.layers` is imported.
 
 Every layer is registered under the "condgan" package, so models holding them
 round-trip through `model.to_json()` and `.keras` files.
@@ -17,27 +17,15 @@ round-trip through `model.to_json()` and `.keras` files.
 
 from __future__ import annotations
 
-import importlib
-
 import keras
 from keras import ops
 
-# Lazily re-exported layers: attribute name -> module that defines it.
-_REEXPORTS = {
-    "CondAugment": "condgan.cond_augment",
-    "EmbeddingReplay": "condgan.embedding_replay",
-}
+# Re-exported so that every layer of the method is found (and registered with
+# Keras) here; neither module imports this one, so there is no cycle.
+from condgan.cond_augment import CondAugment
+from condgan.embedding_replay import EmbeddingReplay
 
 __all__ = ["CondAugment", "EmbeddingReplay", "PhaseShuffle", "TextProjection"]
-
-
-def __getattr__(name: str):
-    # PEP 562: `from condgan.layers import CondAugment` resolves here on first use.
-    if name in _REEXPORTS:
-        value = getattr(importlib.import_module(_REEXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_seed(layer: str, seed) -> None:

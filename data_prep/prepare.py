@@ -45,7 +45,7 @@ from condgan import audio as audio_lib
 from condgan import fileio
 from condgan import records
 from condgan.config import SUPPORTED_LENGTHS
-from condgan.training import cli
+from condgan import _cli as cli
 from data_prep import importers
 from data_prep.importers import Entry, Problem, SourceError
 

@@ -24,13 +24,11 @@ import shutil
 import tempfile
 import time
 
-from absl import app
-from absl import flags
 import numpy as np
 import tensorflow as tf
+from absl import app, flags
 
-from condgan import data
-from condgan import records
+from condgan import data, records
 
 _DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "results" / "bench" / "input_pipeline.json"
 

@@ -21,8 +21,7 @@ import statistics
 import tempfile
 import time
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 _DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                "results", "bench", "text_encoder.json")
@@ -78,7 +77,7 @@ def run(encoder_dir: str, batch_size: int, repetitions: int, warmup: int,
     """Times the encoder; returns the result dict written to JSON."""
     import numpy as np  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
+    import tensorflow_text  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
 
     model = tf.saved_model.load(encoder_dir)
     serve = model.signatures["serving_default"]

@@ -64,8 +64,8 @@ def test_mel_edges_and_frames():
 ])
 def test_log_mel_matches_numpy_reference(sample_rate, length, channel_axis):
     rng = np.random.default_rng(0)
-    audio = np.stack([0.3 * rng.standard_normal(length).astype(np.float32),
-                      _tone(440.0, sample_rate, length) + 0.01 * rng.standard_normal(length).astype(np.float32)])
+    noise = rng.standard_normal((2, length)).astype(np.float32)
+    audio = np.stack([0.3 * noise[0], _tone(440.0, sample_rate, length) + 0.01 * noise[1]])
     frame, hop, fft_length = features.stft_params(sample_rate)
     expected = _numpy_log_mel(audio, sample_rate, frame, hop, fft_length,
                               features.mel_edges(sample_rate)[1])
@@ -135,14 +135,8 @@ def test_save_spectrogram_grid_writes_png_and_labels(tmp_path):
     path = tmp_path / "grid.png"
     labels_path = features.save_spectrogram_grid(path, clips, rate, ["a dog barks", "rain"])
     png = tf.io.decode_png(tf.io.read_file(str(path))).numpy()
-    frames, p = length // 64, features.GRID_PADDING
-    assert png.shape == (rows * (128 + p) + p, cols * (frames + p) + p, 1)
-    cells = features.spectrogram_images(clips.reshape(-1, length), rate, shared_scale=True).numpy()
-    for index, cell in enumerate(cells):
-        i, j = divmod(index, cols)
-        top, left = p + i * (128 + p), p + j * (frames + p)
-        np.testing.assert_array_equal(png[top:top + 128, left:left + frames, 0], cell)
-    assert np.all(png[:p] == 255) and np.all(png[:, 2 * (frames + p):2 * (frames + p) + p] == 255)
+    # A labelled colour picture (condgan.plots.spectrogram_grid, tested there).
+    assert png.ndim == 3 and png.shape[2] in (3, 4) and png.shape[0] > 2 * 100
     text = open(labels_path, encoding="utf-8").read()
     assert labels_path == str(tmp_path / "grid.labels.txt")
     assert "0: a dog barks" in text and "1: rain" in text and "2: z2" in text

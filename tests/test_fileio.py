@@ -63,7 +63,7 @@ def test_text_is_utf8_and_replaces_the_old_content(tmp_path):
     path = tmp_path / "a.txt"
     path.write_text("old, and longer than the new content\n")
     fileio.atomic_write_text(path, "Ünïcödé — 音\n")
-    assert path.read_bytes() == "Ünïcödé — 音\n".encode("utf-8")
+    assert path.read_bytes() == "Ünïcödé — 音\n".encode()
     assert os.listdir(tmp_path) == ["a.txt"]
 
 

@@ -4,8 +4,7 @@ import collections
 import time
 
 import numpy as np
-from absl.testing import absltest
-from absl.testing import parameterized
+from absl.testing import absltest, parameterized
 
 from data_prep import synth_sfx
 

@@ -1,1 +1,1 @@
-"""Scoring classifier and the collapse / quality metrics of DESIGN.md."""
+"""Scoring classifier and the collapse / quality metrics (docs/design.md, docs/metrics.md)."""

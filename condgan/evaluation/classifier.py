@@ -230,7 +230,7 @@ class Classifier:
         return dict(self.metadata.get("report", {}))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Classifier":
+    def load(cls, path: str | os.PathLike) -> Classifier:
         """Loads a classifier saved by `save` / `train_classifier`.
 
         Args:

@@ -1,5 +1,7 @@
 """Log-mel features for scoring, and spectrogram images for summaries and grids.
 
+(The labelled grid pictures are drawn by `condgan.plots`.)
+
 The scoring features are WaveGAN's (chrisdonahue/wavegan, eval/similarity/feats.py):
 a Hann-windowed STFT with frame 2048 and hop 128 at 16 kHz, zero-padded at the
 end so a clip of L samples gives ceil(L / hop) frames; the *magnitude* (not the
@@ -36,9 +38,6 @@ LOG_OFFSET = 1e-6
 
 # Spectrogram images: the floor sits this far below the loudest bin.
 DEFAULT_DYNAMIC_RANGE_DB = 80.0
-# White padding between grid cells; silence renders black, so cells stay apart.
-GRID_PADDING = 2
-GRID_PAD_VALUE = 255
 
 
 def stft_params(sample_rate: int) -> tuple[int, int, int]:
@@ -173,14 +172,14 @@ def save_spectrogram_grid(path: str | os.PathLike, clips, sample_rate: int,
                           row_labels: Sequence[str],
                           col_labels: Sequence[str] | None = None,
                           dynamic_range_db: float = DEFAULT_DYNAMIC_RANGE_DB) -> str:
-    """Writes a PNG grid of spectrograms (rows: captions, columns: z) and its labels.
+    """Writes a labelled PNG grid of spectrograms (rows: captions, columns: z) and its labels.
 
-    Cells share one intensity scale, so a quiet or silent clip looks quiet. Cells
-    are separated and framed by `GRID_PADDING` white pixels: the image is
-    uint8[rows * (128 + p) + p, cols * (frames + p) + p] with p = GRID_PADDING.
-    No text is drawn (no font renderer without extra dependencies); the labels go
-    to a sidecar text file `<path without .png>.labels.txt`. Both files are
-    written atomically (`condgan.fileio`; local paths only).
+    The picture is `condgan.plots.spectrogram_grid`: the row labels (wrapped) at
+    the left, the column labels on top, frequency (Hz, mel scale) and time (s)
+    axes, and a dB colour bar; all cells share one dB scale, so a quiet or
+    silent clip looks quiet. The labels also go to a sidecar text file
+    `<path without .png>.labels.txt`, for scripts. Both files are written
+    atomically (`condgan.fileio`; local paths only).
 
     Args:
       path: output .png path (its directory is created if needed).
@@ -188,15 +187,18 @@ def save_spectrogram_grid(path: str | os.PathLike, clips, sample_rate: int,
       sample_rate: Hz of `clips`.
       row_labels: `rows` strings, top to bottom (e.g. the captions).
       col_labels: `cols` strings, left to right (default "z0", "z1", ...).
-      dynamic_range_db: > 0, dB of magnitude shown between black and white.
+      dynamic_range_db: > 0, dB of magnitude shown between the floor and the
+        loudest bin.
 
     Returns:
       The path of the sidecar labels file.
 
     Raises:
       ValueError: if `clips` is not [rows, cols, length] or the labels do not
-        match its rows / columns.
+        match its rows / columns; nothing is written then.
     """
+    from condgan import plots
+
     path = os.fspath(path)
     clips = np.asarray(clips)
     if clips.ndim != 3 or min(clips.shape) < 1:
@@ -212,22 +214,12 @@ def save_spectrogram_grid(path: str | os.PathLike, clips, sample_rate: int,
     if len(col_labels) != cols:
         raise ValueError(f"col_labels has {len(col_labels)} entries, clips has {cols} columns")
 
-    images = spectrogram_images(clips.reshape(rows * cols, length), sample_rate,
-                                shared_scale=True, dynamic_range_db=dynamic_range_db).numpy()
-    height, width = images.shape[1:]
-    p = GRID_PADDING
-    grid = np.full((rows * (height + p) + p, cols * (width + p) + p), GRID_PAD_VALUE, np.uint8)
-    for index, image in enumerate(images):
-        i, j = divmod(index, cols)
-        top, left = p + i * (height + p), p + j * (width + p)
-        grid[top:top + height, left:left + width] = image
-
-    png = tf.io.encode_png(grid[:, :, np.newaxis]).numpy()
-    fileio.atomic_write_bytes(path, png)
+    plots.spectrogram_grid(path, clips, sample_rate, row_labels, col_labels,
+                           dynamic_range_db=dynamic_range_db)
     stem = path[:-4] if path.lower().endswith(".png") else path
     labels_path = stem + ".labels.txt"
     lines = [f"{os.path.basename(path)}: log-mel spectrograms, {sample_rate} Hz, "
-             f"{length} samples, one intensity scale for all cells "
+             f"{length} samples, one dB scale for all cells "
              f"({dynamic_range_db:g} dB range); low frequencies at the bottom of each cell.",
              "", "rows (top to bottom):"]
     lines += [f"  {i}: {label}" for i, label in enumerate(row_labels)]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import sys
 
 from absl import app, flags
-from condgan.training import cli
+
+from condgan import _cli as cli
 
 FLAGS = flags.FLAGS
 

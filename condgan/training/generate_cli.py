@@ -7,9 +7,11 @@ Usage:
 --model is a SavedModel written by condgan-export, or a run directory of
 condgan-train (its newest checkpoint, exported in memory). The same model,
 captions and seeds always give the same audio. Files are named
-`{caption index:02d}-{caption slug}-seed{seed}.wav`; with --grid,
-`grid.png` shows one row per caption and one column per seed (labels in
-`grid.labels.txt`).
+`{caption index:02d}-{caption slug}-seed{seed}.wav`. With --grid, also
+`grid.png` (one row per caption, one column per seed, labelled, with time and
+frequency axes and a dB scale), a labelled spectrogram `.png` beside each wav,
+and `index.html`, a self-contained page to listen to every clip above its
+spectrogram (open it in a browser, also from a zip).
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ import sys
 
 from absl import app, flags
 
-from condgan.training import cli
-from condgan.training.inference import (GenerateError, check_captions, generate_grid,
-                                        write_outputs)
+from condgan import _cli as cli
+from condgan.training.inference import GenerateError, check_captions, generate_grid, write_outputs
 
 FLAGS = flags.FLAGS
 
@@ -32,7 +33,8 @@ def define_flags() -> None:
     flags.DEFINE_string("captions_file", None, "A UTF-8 text file with one caption per line.")
     flags.DEFINE_list("seeds", ["0"], "Comma-separated int seeds; one clip per caption and seed.")
     flags.DEFINE_string("output_dir", None, "Where to write the wav files (created).")
-    flags.DEFINE_boolean("grid", False, "Also write grid.png (rows captions, columns seeds).")
+    flags.DEFINE_boolean("grid", False, "Also write grid.png (rows captions, columns seeds), a "
+                         "spectrogram per clip and index.html, a page to listen to them.")
 
 
 def main(argv):
@@ -43,7 +45,7 @@ def main(argv):
     try:
         seeds = [int(s) for s in FLAGS.seeds]
     except ValueError:
-        raise app.UsageError(f"--seeds must be integers, got {FLAGS.seeds}")
+        raise app.UsageError(f"--seeds must be integers, got {FLAGS.seeds}") from None
     captions = list(FLAGS.caption)
     try:
         if FLAGS.captions_file:
@@ -59,6 +61,8 @@ def main(argv):
         return 1
     paths = write_outputs(clips, rate, captions, seeds, FLAGS.output_dir, FLAGS.grid)
     print(f"wrote {len(paths)} files to {FLAGS.output_dir}")
+    if FLAGS.grid:
+        print(f"listening page: {paths[-1]}")
     return 0
 
 

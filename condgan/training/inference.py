@@ -139,20 +139,52 @@ def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
 
 
 def write_outputs(clips: np.ndarray, sample_rate: int, captions: Sequence[str],
-                  seeds: Sequence[int], output_dir: str, grid: bool) -> list[str]:
-    """Writes one wav per (caption, seed) and optionally grid.png; returns the paths."""
+                  seeds: Sequence[int], output_dir: str, grid: bool,
+                  page_path: str | None = None, page_title: str = "condgan samples",
+                  page_intro: str = "") -> list[str]:
+    """Writes one wav per (caption, seed) and, with `grid`, the pictures and the listening page.
+
+    Args:
+      clips: float32[len(captions), len(seeds), L].
+      sample_rate: Hz.
+      captions, seeds: the rows and columns of `clips`.
+      output_dir: where the files go (created).
+      grid: also write grid.png (labelled: captions, seeds, axes, dB scale) and
+        grid.labels.txt, one labelled spectrogram PNG beside each wav, and the
+        listening page (`condgan.training.listening`).
+      page_path: the page's path (default OUTPUT_DIR/index.html); it must be
+        in `output_dir` or above it.
+      page_title, page_intro: its heading and first paragraph.
+
+    Returns:
+      The paths written: wavs, then (with `grid`) grid.png, grid.labels.txt,
+      the spectrogram PNGs and the page.
+    """
     os.makedirs(output_dir, exist_ok=True)
-    paths = []
+    paths, wavs = [], []
     for i, caption in enumerate(captions):
+        row = []
         for j, seed in enumerate(seeds):
             path = os.path.join(output_dir, f"{i:02d}-{slug(caption)}-seed{seed}.wav")
             write_wav(path, clips[i, j], sample_rate)
-            paths.append(path)
+            row.append(path)
+        wavs.append(row)
+        paths += row
     if grid:
+        from condgan import plots
         from condgan.evaluation.features import save_spectrogram_grid
+        from condgan.training import listening
 
         grid_path = os.path.join(output_dir, "grid.png")
         labels_path = save_spectrogram_grid(grid_path, clips, sample_rate, row_labels=list(captions),
                                             col_labels=[f"seed {s}" for s in seeds])
-        paths += [grid_path, labels_path]
+        images = [[w[:-4] + ".png" for w in row] for row in wavs]
+        flat = np.asarray(clips).reshape(-1, np.shape(clips)[-1])
+        # Untitled: the page labels each cell (caption row, seed column) in HTML.
+        plots.spectrogram_figures([p for row in images for p in row], flat, sample_rate,
+                                  [""] * len(flat))
+        page = listening.write_samples_page(
+            page_path or os.path.join(output_dir, listening.PAGE_NAME), captions, seeds, wavs,
+            images, grid_path, sample_rate, flat.shape[-1], title=page_title, intro=page_intro)
+        paths += [grid_path, labels_path] + [p for row in images for p in row] + [page]
     return paths

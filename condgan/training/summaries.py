@@ -4,7 +4,7 @@ Besides real and generated audio and their spectrograms (as WaveGAN and ddsp
 log), this writes `train/z_diversity_est`: for a few captions, K clips from K
 random z at inference (c = mean), mean pairwise log-mel distance within each
 caption, divided by the mean pairwise distance among the real clips of the
-summary batch. It is a cheap proxy of DESIGN.md's z-diversity (whose
+summary batch. It is a cheap proxy of the z-diversity of docs/design.md (whose
 denominator uses real clips of the same class): 0 means the generator ignores
 z; it is comparable across steps of one run, not across datasets.
 """

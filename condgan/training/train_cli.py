@@ -23,10 +23,8 @@ import sys
 
 from absl import app, flags
 
-from condgan.config import (SUPPORTED_LENGTHS, Config, ConfigError, DataConfig, ModelConfig,
-                            TrainConfig)
-
-from condgan.training import cli
+from condgan import _cli as cli
+from condgan.config import SUPPORTED_LENGTHS, Config, ConfigError, DataConfig, ModelConfig, TrainConfig
 from condgan.training.run import DEFAULT_TEXT_ENCODER
 
 HELP = {
@@ -154,7 +152,7 @@ def main(argv):
         base = Config.load(FLAGS.config) if FLAGS.config else None
         config = config_from_flags(FLAGS, base)
     except ConfigError as e:
-        raise app.UsageError(str(e))
+        raise app.UsageError(str(e)) from e
     if not config.data.data_dir:
         raise app.UsageError("--data_dir is required (a directory made by condgan-prepare)")
     if not config.data.text_encoder:

@@ -1,0 +1,65 @@
+"""condgan._cli: --verbosity read from argv before TensorFlow loads, and the quiet defaults."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from condgan import _cli
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["tool"], None),
+    (["tool", "--output_dir=x"], None),
+    (["tool", "--verbosity=1"], 1),
+    (["tool", "--verbosity", "0"], 0),
+    (["tool", "-v", "2"], 2),
+    (["tool", "-v=-2"], -2),
+    (["tool", "--v=0"], 0),
+    (["tool", "--verbosity=info"], 0),
+    (["tool", "-v", "WARNING"], -1),
+    (["tool", "-v=0", "--verbosity=-3"], -3),      # the last one wins, as in absl
+    (["tool", "--verbosity=loud"], None),          # absl reports it; we stay quiet
+    (["tool", "--", "-v", "1"], None),             # not a flag after --
+    (["tool", "--verbose_name=1"], None),          # another flag, not -v
+    (["tool", "-v"], None),
+])
+def test_argv_verbosity(argv, expected):
+    assert _cli.argv_verbosity(argv) == expected
+
+
+@pytest.mark.parametrize("verbosity,level", [(-3, "3"), (-2, "2"), (-1, "1"), (0, "0"), (1, "0")])
+def test_tf_cpp_level(verbosity, level):
+    assert _cli.tf_cpp_level(verbosity) == level
+
+
+def test_configure_keeps_the_users_setting_unless_verbosity_is_given(monkeypatch):
+    monkeypatch.setenv(_cli.ENV_VAR, "1")
+    _cli.configure_tf_cpp_logging(["tool"])
+    assert os.environ[_cli.ENV_VAR] == "1"
+    _cli.configure_tf_cpp_logging(["tool", "-v", "0"])
+    assert os.environ[_cli.ENV_VAR] == "0"
+    monkeypatch.delenv(_cli.ENV_VAR)
+    _cli.configure_tf_cpp_logging(["tool"])
+    assert os.environ[_cli.ENV_VAR] == _cli.QUIET_TF_CPP_LEVEL
+
+
+def test_importing_condgan_training_sets_the_level_before_tensorflow_loads():
+    code = ("import sys, os; import condgan.training; "
+            "assert 'tensorflow' not in sys.modules; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    for extra, expected in (([], "3"), (["--verbosity=-1"], "1")):
+        out = subprocess.run([sys.executable, "-c", code, *extra], capture_output=True, text=True,
+                             env=env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == expected
+
+
+def test_data_prep_does_not_import_condgan_training():
+    # The one upward arrow the house had: data_prep's CLIs used condgan.training.cli.
+    code = ("import sys; import data_prep.prepare, data_prep.build_text_encoder; "
+            "print(sorted(m for m in sys.modules if m.startswith('condgan.training')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
