@@ -193,7 +193,7 @@ class Config:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         self.data.validate()
         self.model.validate()
         self.train.validate()
@@ -209,7 +209,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Config":
+    def from_dict(cls, d: dict[str, Any]) -> Config:
         if not isinstance(d, dict):
             raise ConfigError(f"a config must be a JSON object, got {type(d).__name__}")
         unknown = set(d) - {"data", "model", "train"}
@@ -222,7 +222,7 @@ class Config:
         ).validate()
 
     @classmethod
-    def from_json(cls, text: str, source: str = "<string>") -> "Config":
+    def from_json(cls, text: str, source: str = "<string>") -> Config:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:
@@ -230,7 +230,7 @@ class Config:
         return cls.from_dict(d)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Config":
+    def load(cls, path: str | os.PathLike) -> Config:
         path = os.fspath(path)
         try:
             with open(path, encoding="utf-8") as f:

@@ -244,8 +244,8 @@ def load_split_arrays(data_dir: str | os.PathLike, split: str,
             f"{data_dir}: split {split!r} holds {len(ids)} examples but "
             f"{records.CARD_NAME} says {expected}")
     labels = np.concatenate(labels).astype(np.int64, copy=False)
-    groups = [records.condition_group(g, c, int(l), card.classes)
-              for g, c, l in zip(stored, captions, labels)]
+    groups = [records.condition_group(g, c, int(label), card.classes)
+              for g, c, label in zip(stored, captions, labels)]
     return {
         "audio": np.concatenate(audio).astype(np.float32, copy=False),
         "captions": np.array(captions, dtype=object),

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 from condgan import layers, spectral
-from condgan.config import ModelConfig, SUPPORTED_LENGTHS
+from condgan.config import SUPPORTED_LENGTHS, ModelConfig
 from condgan.film import FiLM
 from condgan.projection import InnerProduct
 

@@ -222,7 +222,7 @@ def load_card(data_dir: str | os.PathLike) -> DatasetCard:
     if card.format_version != FORMAT_VERSION:
         raise DatasetError(
             f"{path}: format_version {card.format_version}, this condgan reads {FORMAT_VERSION}")
-    for split, files in card.shards.items():
+    for _split, files in card.shards.items():
         for name in files:
             if not os.path.isfile(os.path.join(data_dir, name)):
                 raise DatasetError(f"{data_dir}: shard {name} listed in {CARD_NAME} is missing")

@@ -8,12 +8,4 @@ Installed, this package is `condgan.data_prep` (the wheel holds only `condgan`;
 repository's root it is also importable as `data_prep`.
 """
 
-import sys
-
 from condgan import _cli  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
-
-if __name__ == "condgan.data_prep":
-    # Transitional: prepare.py and importers.py still import `data_prep.<module>`
-    # absolutely, a name that exists only in a source checkout. Until they use
-    # relative imports, let that name mean this package. Remove this then.
-    sys.modules.setdefault("data_prep", sys.modules[__name__])

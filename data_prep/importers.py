@@ -170,7 +170,7 @@ def import_synth(num_examples: int, sample_rate: int, length: int, seed: int,
     Clip i is in the test split when floor((i + 1) * f) > floor(i * f) for
     f = test_fraction: spread evenly, every 10th clip at f = 0.1.
     """
-    from data_prep import synth_sfx
+    from . import synth_sfx
 
     clips = synth_sfx.generate(num_examples, sample_rate=sample_rate, length=length, seed=seed)
     classes = list(synth_sfx.CLASSES)
@@ -530,7 +530,7 @@ def import_manifest(manifest: str, test_fraction: float) -> Import:
 
     classes, to_index = _label_classes([p[4] for p in pending])
     entries, ids = [], collections.Counter()
-    for value, k, caption, split, label, path, line in pending:
+    for value, k, caption, split, label, path, _line in pending:
         index = to_index(label)
         clip_id = value.replace(os.sep, "/") + (f"#{k}" if k > 1 else "")
         ids[clip_id] += 1

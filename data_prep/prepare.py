@@ -37,22 +37,23 @@ import time
 from typing import Callable, TextIO
 
 import numpy as np
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 
-from condgan import audio as audio_lib
-from condgan import fileio
-from condgan import records
-from condgan.config import SUPPORTED_LENGTHS
 from condgan import _cli as cli
-from data_prep import importers
-from data_prep.importers import Entry, Problem, SourceError
+from condgan import audio as audio_lib
+from condgan import fileio, records
+from condgan.config import SUPPORTED_LENGTHS
+
+from . import importers
+from .importers import Entry, Problem, SourceError
+
 
 def define_flags() -> None:
     """Defines the CLI flags; called by the entry point only, so importing this module as a
     library (the demo, notebooks, tests) adds no global absl flags."""
-    global _SOURCE, _INPUT, _OUTPUT_DIR, _SAMPLE_RATE, _LENGTH, _NUM_EXAMPLES, _SEED, _SKIP_BAD, _OVERWRITE, _NORMALIZE, _NORMALIZE_TARGET, _FIT, _TEST_FRACTION, _EXAMPLES_PER_SHARD, _LICENSE, _NUM_WORKERS
+    global _SOURCE, _INPUT, _OUTPUT_DIR, _SAMPLE_RATE, _LENGTH, _NUM_EXAMPLES, _SEED, _SKIP_BAD
+    global _OVERWRITE, _NORMALIZE, _NORMALIZE_TARGET, _FIT, _TEST_FRACTION, _EXAMPLES_PER_SHARD
+    global _LICENSE, _NUM_WORKERS
     _SOURCE = flags.DEFINE_enum(
         "source", "synth", list(importers.SOURCES),
         "Where the sounds come from: synth (the embedded procedural set, no --input), fsdd "

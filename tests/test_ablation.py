@@ -156,8 +156,8 @@ def test_curve_evaluates_kept_checkpoints_of_a_tiny_run(tmp_path, monkeypatch, t
 
     work = tmp_path / "work"
     data_dir = work / "data" / "tiny"
-    prepare("synth", None, str(data_dir), sample_rate=8000, length=1024, num_examples=240, test_fraction=0.3, seed=0,
-            progress=False)
+    prepare("synth", None, str(data_dir), sample_rate=8000, length=1024, num_examples=240,
+            test_fraction=0.3, seed=0, progress=False)
     train_classifier(str(data_dir), str(work / "data" / "tiny-classifier"), epochs=1, seed=0)
     cfg = Config.from_dict({
         "data": {"data_dir": str(data_dir), "text_encoder": text_encoder_dir, "shuffle_buffer": 16},

@@ -13,9 +13,9 @@ def _numpy_info_nce(a, u, text, tau):
     same = np.array([[np.allclose(x, y) for y in text] for x in text], float)
     targets = same / same.sum(1, keepdims=True)
 
-    def xent(t, l):
-        l = l - l.max(1, keepdims=True)
-        logp = l - np.log(np.exp(l).sum(1, keepdims=True))
+    def xent(t, logit):
+        logit = logit - logit.max(1, keepdims=True)
+        logp = logit - np.log(np.exp(logit).sum(1, keepdims=True))
         return -(t * logp).sum(1).mean()
 
     return 0.5 * (xent(targets, logits) + xent(targets.T, logits.T))

@@ -257,7 +257,7 @@ class DataTest(tf.test.TestCase, parameterized.TestCase):
         # Stored groups are read back; unlabelled clips without one take the normalised caption.
         out = self._new_dir()
         groups = [f"g{i % 2}" if i < 6 else None for i in range(NUM_CLIPS)]
-        labels = [int(l) if i < 8 else -1 for i, l in enumerate(self.labels)]
+        labels = [int(label) if i < 8 else -1 for i, label in enumerate(self.labels)]
         examples = [records.serialize_example(self.clips[i], RATE, self.captions[i].upper() + ".",
                                               labels[i], f"clip-{i:02d}", group=groups[i])
                     for i in range(NUM_CLIPS)]

@@ -11,14 +11,15 @@ import scipy.spatial.distance
 import scipy.stats
 import tensorflow as tf
 
+# The tone dataset of the classifier tests (tests/ is on sys.path under pytest).
+from test_classifier import CAPTIONS, CLASSES, LENGTH, RATE, tone, write_tone_dataset
+from test_metrics import _fd_reference
+
 from condgan import records
 from condgan.data import load_split_arrays
 from condgan.evaluation import classifier as clf
 from condgan.evaluation import evaluate as ev
 from condgan.evaluation import metrics
-# The tone dataset of the classifier tests (tests/ is on sys.path under pytest).
-from test_classifier import CAPTIONS, CLASSES, LENGTH, RATE, tone, write_tone_dataset
-from test_metrics import _fd_reference
 
 CAPTION_CLASS = {caption: label for label, caps in CAPTIONS.items() for caption in caps}
 NUM_CLIPS = 150

@@ -199,7 +199,7 @@ def test_nan_inputs_are_refused(fn):
 
 def _real_and_gen(rng, spreads, k, m, gen_scale=1.0, f=16):
     real, gen = [], []
-    for c, spread in enumerate(spreads):
+    for _c, spread in enumerate(spreads):
         mean = rng.normal(size=f) * 10
         real.append(mean + spread * rng.normal(size=(m, f)))
         gen.append(mean + gen_scale * spread * rng.normal(size=(k, f)))

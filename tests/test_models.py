@@ -6,8 +6,8 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from condgan import models
-from condgan.config import SUPPORTED_LENGTHS, ConfigError, ModelConfig
 from condgan.cond_augment import CondAugment
+from condgan.config import SUPPORTED_LENGTHS, ConfigError, ModelConfig
 from condgan.layers import PhaseShuffle, TextProjection
 
 BATCH = 3
@@ -114,15 +114,15 @@ class WaveGANSizeTest(tf.test.TestCase):
         # WaveGAN shuffles after its first four down-convolutions (v2 lengths included).
         for length, expected in ((256, 1), (4096, 3), (16384, 4), (65536, 4)):
             d = models.build_discriminator(_tiny(length=length, model_dim=2))
-            shuffles = [l for l in d.layers if isinstance(l, PhaseShuffle)]
+            shuffles = [layer for layer in d.layers if isinstance(layer, PhaseShuffle)]
             self.assertLen(shuffles, expected, msg=f"length {length}")
         d = models.build_discriminator(_tiny(phase_shuffle=0))
-        self.assertFalse(any(isinstance(l, PhaseShuffle) for l in d.layers))
+        self.assertFalse(any(isinstance(layer, PhaseShuffle) for layer in d.layers))
 
     def test_no_batch_norm(self):
         cfg = _tiny()
         for model in (models.build_generator(cfg), models.build_discriminator(cfg)):
-            self.assertFalse(any("normalization" in type(l).__name__.lower() for l in model.layers))
+            self.assertFalse(any("normalization" in type(layer).__name__.lower() for layer in model.layers))
 
 
 class ConditioningTest(tf.test.TestCase):
@@ -185,7 +185,7 @@ class ConditioningTest(tf.test.TestCase):
         b = models.build_discriminator(cfg, seed=3)
         b.set_weights(a.get_weights())
         self.assertAllEqual(a([audio, text], training=True), b([audio, text], training=True))
-        seeds = [l.seed for l in a.layers if isinstance(l, (PhaseShuffle, TextProjection))]
+        seeds = [layer.seed for layer in a.layers if isinstance(layer, (PhaseShuffle, TextProjection))]
         self.assertLen(set(seeds), len(seeds))  # every layer its own stream
 
 class GradientTest(tf.test.TestCase):

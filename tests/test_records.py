@@ -11,7 +11,8 @@ from condgan import records
 
 def _write_dataset(path, clips):
     path.mkdir()
-    examples = [records.serialize_example(a, 8000, c, l, f"clip-{i}") for i, (a, c, l) in enumerate(clips)]
+    examples = [records.serialize_example(a, 8000, c, label, f"clip-{i}")
+                for i, (a, c, label) in enumerate(clips)]
     names = records.write_shards(path, "train", examples, examples_per_shard=2)
     card = records.DatasetCard(source="test", sample_rate=8000, length=len(clips[0][0]),
                                classes=["a", "b"], captions=sorted({c for _, c, _ in clips}),

@@ -72,7 +72,7 @@ def test_spectral_norm_bounds_every_wrapped_kernel(disc):
     cfg = _cfg(discriminator=disc, spectral_norm=True)
     _, _, text, audio = _inputs(cfg)
     d = models.build_discriminator(cfg, seed=0)
-    wrapped = [l for l in d.layers if isinstance(l, keras.layers.SpectralNormalization)]
+    wrapped = [layer for layer in d.layers if isinstance(layer, keras.layers.SpectralNormalization)]
     assert len(wrapped) >= 5
     opt = keras.optimizers.Adam(1e-2)
     for _ in range(30):  # updates between calls; power iteration converges across calls
@@ -86,8 +86,9 @@ def test_spectral_norm_bounds_every_wrapped_kernel(disc):
         assert top == pytest.approx(1.0, abs=0.05), layer.name
     # Without the switch the same kernels are not normalised.
     plain = models.build_discriminator(_cfg(discriminator=disc), seed=0)
-    tops = [np.linalg.svd(l.kernel.numpy().reshape(-1, l.kernel.shape[-1]), compute_uv=False)[0]
-            for l in plain.layers if hasattr(l, "kernel") and "conv" in l.name]
+    tops = [np.linalg.svd(layer.kernel.numpy().reshape(-1, layer.kernel.shape[-1]),
+                          compute_uv=False)[0]
+            for layer in plain.layers if hasattr(layer, "kernel") and "conv" in layer.name]
     assert max(abs(t - 1.0) for t in tops) > 0.05
 
 
@@ -110,8 +111,8 @@ def test_film_starts_as_identity_and_then_depends_on_c():
 def test_film_generator_has_film_layers(generator):
     cfg = _cfg(generator=generator, film=True)
     g = models.build_generator(cfg)
-    assert any(isinstance(l, FiLM) for l in g.layers)
-    assert not any(isinstance(l, FiLM) for l in models.build_generator(
+    assert any(isinstance(layer, FiLM) for layer in g.layers)
+    assert not any(isinstance(layer, FiLM) for layer in models.build_generator(
         _cfg(generator=generator)).layers)
 
 

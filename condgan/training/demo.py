@@ -168,11 +168,12 @@ def score_samples(output_dir: str, data_dir: str, export_dir: str, seed: int) ->
 
     Returns None (with a message) when the set is too small to score.
     """
+    import json
+
     from condgan import fileio
     from condgan.evaluation.classifier import train_classifier
     from condgan.evaluation.evaluate import evaluate
     from condgan.training.inference import load_generator
-    import json
 
     classifier_dir = os.path.join(output_dir, "classifier")
     if not os.path.isdir(classifier_dir):

@@ -9,7 +9,6 @@ import os
 import signal
 
 import numpy as np
-import tensorflow as tf
 
 from condgan import fileio, records
 from condgan.config import SUPPORTED_LENGTHS, Config, ConfigError
