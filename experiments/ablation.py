@@ -326,6 +326,41 @@ def curve(args) -> list[dict]:
     return points
 
 
+CURVES_PNG = "curves.png"
+
+
+def plot(args) -> str:
+    """Draws the learning curves (`curve`'s curve.json) of several runs on one figure.
+
+    Writes experiments/results/<dataset>/curves.png: conditional accuracy and
+    both z-diversities against steps, one line per run, the real test split dashed.
+    """
+    from condgan import plots
+
+    spec = dataset_spec(args.dataset)
+    runs_dir = os.path.join(RESULTS, spec["name"], "runs")
+    names = args.runs.split(",") if args.runs else sorted(
+        n for n in os.listdir(runs_dir) if os.path.isfile(os.path.join(runs_dir, n, "curve.json")))
+    curves, reference = {}, None
+    for name in names:
+        path = os.path.join(runs_dir, name, "curve.json")
+        if not os.path.isfile(path):
+            raise SystemExit(f"{path} does not exist: run `curve` for {name} first")
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        curves[name] = data["points"]
+        reference = reference or data.get("reference")
+    if not curves:
+        raise SystemExit(f"no run under {runs_dir} has a curve.json: run `curve` first")
+    metrics = [m for m in ("conditional_accuracy", "z_diversity_caption", "z_diversity")
+               if any(m in point for points in curves.values() for point in points)]
+    out = os.path.join(RESULTS, spec["name"], CURVES_PNG)
+    plots.plot_curves(out, curves, metrics=metrics, reference=reference,
+                      title=f"{spec['name']}: learning curves")
+    print(f"wrote {out}", flush=True)
+    return out
+
+
 def _flat(results: dict, field: str | None = None) -> dict:
     """The headline numbers of one evaluation: {metric: value} (field None = the table's)."""
     flat = {}
@@ -488,12 +523,15 @@ def _write_text(path: str, text: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["setup", "run", "all", "table", "curve"])
+    parser.add_argument("command", choices=["setup", "run", "all", "table", "curve", "plot"])
     parser.add_argument("--dataset", default="synth", help="a name in experiments/configs/")
     parser.add_argument("--arm", choices=ARMS, help="arm for `run`")
     parser.add_argument("--seed", type=int, default=0, help="seed for `run`")
     parser.add_argument("--seeds", default="0,1,2", help="seeds for `all`")
     parser.add_argument("--arms", default=",".join(ARMS), help="arms for `all`")
+    parser.add_argument("--runs", default=None,
+                        help="for `plot`: comma-separated run names whose curve.json to draw "
+                             "(e.g. A-seed0,D-seed0); default every run with a curve")
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
     parser.add_argument("--work_dir", default=os.path.join(ROOT, "work_data"),
                         help="data, classifiers and run directories (not committed)")
@@ -550,6 +588,8 @@ def main(argv=None) -> int:
         if args.arm is None:
             parser.error("curve needs --arm")
         curve(args)
+    elif args.command == "plot":
+        plot(args)
     else:
         text = table(args)
         if args.readme:

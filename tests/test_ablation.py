@@ -237,3 +237,20 @@ def test_table_renders_the_committed_reports(dataset, tmp_path, monkeypatch):
         assert all(label in table[0] for _, _, label in ablation.TABLE_METRICS)
         assert {row.count("|") for row in table} == {table[0].count("|")}
     assert any("–" in row for row in tables[0][2:])  # metrics the old reports lack
+
+
+def test_plot_draws_the_runs_curves(tmp_path, monkeypatch):
+    import json
+
+    runs = tmp_path / "results" / "synth" / "runs"
+    for name, acc in (("A-seed0", [0.2, 0.3]), ("D-seed0", [0.3, 0.6])):
+        (runs / name).mkdir(parents=True)
+        points = [{"step": 500 * (i + 1), "conditional_accuracy": a, "z_diversity": 0.3}
+                  for i, a in enumerate(acc)]
+        (runs / name / "curve.json").write_text(json.dumps(
+            {"points": points, "reference": {"conditional_accuracy": 1.0, "z_diversity": 1.0}}))
+    monkeypatch.setattr(ablation, "RESULTS", str(tmp_path / "results"))
+    out = ablation.plot(type("Args", (), {"dataset": "synth", "runs": None})())
+    assert out.endswith("curves.png") and os.path.getsize(out) > 1000
+    with pytest.raises(SystemExit, match="run `curve` for B-seed0 first"):
+        ablation.plot(type("Args", (), {"dataset": "synth", "runs": "A-seed0,B-seed0"})())

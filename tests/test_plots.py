@@ -145,7 +145,7 @@ def test_plot_curves_draws_one_line_per_run_sorted_by_step(tmp_path):
     fig = plots._curves_figure(lines, ["conditional_accuracy", "z_diversity"],
                                {"z_diversity": 0.98}, "t")
     acc, zdiv = fig.axes
-    assert acc.get_title() == "conditional accuracy" and zdiv.get_title() == "z-diversity"
+    assert acc.get_title() == "conditional accuracy" and zdiv.get_title() == "z-diversity (class)"
     got = {line.get_label(): list(zip(*line.get_data())) for line in zdiv.get_lines()}
     assert got["A"] == [(100, 0.9), (200, 0.5)] and got["D"] == [(300, 0.7)]
     assert got["real data"][0][1] == 0.98
