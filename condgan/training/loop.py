@@ -225,6 +225,7 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR),
                                          max_to_keep=t.keep_checkpoints)
     start = restore_latest(trainer, manager, log)
+    _remove_partial_writes(manager.directory, log)
     if start:
         log(f"resumed from checkpoint {manager.directory}/ckpt-{start} at step {start}")
     apply_learning_rates(trainer, config, log if start else (lambda s: None))
@@ -325,6 +326,21 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
     if stopped is not None:
         out["stopped"] = stopped
     return out
+
+
+def _remove_partial_writes(directory: str, log: Callable[[str], None]) -> None:
+    """Deletes the `ckpt-N_temp` directories a killed checkpoint write leaves behind
+    (TensorFlow writes there, then renames into place; a later save of step N
+    would reuse the name)."""
+    import shutil
+
+    if not os.path.isdir(directory):
+        return
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name.endswith("_temp") and os.path.isdir(path):
+            log(f"removing {path}, left by an interrupted checkpoint write")
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _nonfinite_names(values: dict[str, float]) -> str:

@@ -154,12 +154,12 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
         ds = data.make_dataset(config.data.data_dir, "train", config.train.batch_size, embeddings,
                                length=config.model.length, shuffle_buffer=config.data.shuffle_buffer,
                                seed=data_seed(config.train.seed, start_step))
-        return iter(trainer.distribute(ds))
+        return _DataErrors(iter(trainer.distribute(ds)), config.data.data_dir)
 
     summary_ds = data.make_dataset(config.data.data_dir, "train", 16, embeddings,
                                    length=config.model.length, shuffle_buffer=256,
                                    seed=config.train.seed + 12345, repeat=False)
-    audio, text, captions, _ = next(iter(summary_ds))
+    audio, text, captions, _ = next(_DataErrors(iter(summary_ds), config.data.data_dir))
     summary_batch = (audio.numpy(), text.numpy(), captions.numpy())
     kwargs = {"log": log} if log else {}
     try:
@@ -168,3 +168,25 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
                           max_seconds=max_seconds, stop=stop, **kwargs)
     except (loop.CheckpointError, ConfigError) as e:
         raise UserError(str(e)) from e
+
+
+class _DataErrors:
+    """Wraps a dataset iterator: a TensorFlow error while reading (a corrupt or missing
+    shard) becomes a UserError naming the dataset instead of a traceback."""
+
+    def __init__(self, iterator, data_dir: str):
+        self.iterator, self.data_dir = iterator, data_dir
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        import tensorflow as tf
+
+        try:
+            return next(self.iterator)
+        except (tf.errors.DataLossError, tf.errors.NotFoundError,
+                tf.errors.InvalidArgumentError) as e:
+            first = str(e.message).strip().splitlines()[0] if str(e.message).strip() else type(e).__name__
+            raise UserError(f"cannot read the training data in {self.data_dir}: {first} "
+                            "(prepare it again with condgan-prepare)") from e
