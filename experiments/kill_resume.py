@@ -275,8 +275,13 @@ def run(work_dir: str, kills: int = 20, corrupt_every: int = 5, seed: int = 0,
     for rec in reversed(records):  # kills whose next start died before restoring: later answer
         later = [r for r in records if r.get("carried_from") == rec["index"]]
         if rec["resumed_at"] is None and later:
+            # Nothing but the parent's truncation changed the files in between: the
+            # answer and what it must be are the later kill's.
             rec["resumed_at"] = later[0]["resumed_at"]
             rec["skipped_checkpoints"] = later[0]["skipped_checkpoints"]
+            rec["newest_valid"] = later[0]["newest_valid"]
+            if later[0].get("truncated"):
+                rec["truncated_later"] = later[0]["truncated"]
     identical, final_step = False, None
     if rc == 0:
         with np.load(os.path.join(ref_dir, FINAL_STATE)) as a, \
