@@ -161,6 +161,8 @@ class TrainConfig:
     checkpoint_every: int = 200
     summary_every: int = 50
     keep_checkpoints: int = 3
+    # Undo (and count) a step whose losses or weights are not finite instead of stopping.
+    skip_nonfinite: bool = False
 
     def validate(self) -> None:
         if self.loss not in LOSSES:

@@ -159,10 +159,10 @@ class CondGAN(keras.Model):
 
         Args:
           text_embedding: float32[N, text_dim].
-          z: optional float32[N, latent_dim]; when None, drawn from N(0, 1) with
-            `tf.random.stateless_normal` seeded by (seed, 0), seed defaulting to 0,
-            so it is deterministic (the exported model instead seeds clip i by
-            (seed, i)).
+          z: optional float32[N, latent_dim]; when None, row i is drawn from N(0, 1)
+            by `tf.random.stateless_normal` seeded with (seed, i), seed defaulting
+            to 0: deterministic, and the same z as the exported model's
+            (`condgan.export`) for the same seed.
           seed: int seed for z when z is None.
 
         Returns:
@@ -170,9 +170,12 @@ class CondGAN(keras.Model):
         """
         text_embedding = tf.convert_to_tensor(text_embedding, tf.float32)
         if z is None:
-            n = tf.shape(text_embedding)[0]
-            z = tf.random.stateless_normal(
-                tf.stack([n, self.model_config.latent_dim]), seed=[0 if seed is None else seed, 0])
+            seed = tf.constant(0 if seed is None else seed, tf.int64)
+            z = tf.map_fn(lambda i: tf.random.stateless_normal(
+                [self.model_config.latent_dim], seed=tf.stack([seed, i])),
+                tf.range(tf.shape(text_embedding, out_type=tf.int64)[0]),
+                fn_output_signature=tf.float32)
+            z = tf.reshape(z, [-1, self.model_config.latent_dim])
         return self((z, text_embedding), training=False)[..., 0]
 
     # --- training --------------------------------------------------------------------

@@ -16,6 +16,7 @@ spectrogram (open it in a browser, also from a zip).
 
 from __future__ import annotations
 
+import os
 import sys
 
 from absl import app, flags
@@ -46,6 +47,11 @@ def main(argv):
         seeds = [int(s) for s in FLAGS.seeds]
     except ValueError:
         raise app.UsageError(f"--seeds must be integers, got {FLAGS.seeds}") from None
+    out_of_range = [s for s in seeds if not -2**63 <= s < 2**63]
+    if out_of_range:
+        raise app.UsageError(f"--seeds must fit in int64, got {out_of_range}")
+    if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
+        raise app.UsageError(f"--output_dir {FLAGS.output_dir} exists and is not a directory")
     captions = list(FLAGS.caption)
     try:
         if FLAGS.captions_file:
@@ -55,7 +61,8 @@ def main(argv):
             except (OSError, UnicodeDecodeError) as e:
                 raise GenerateError(f"--captions_file {FLAGS.captions_file}: {e}") from e
         captions = check_captions(captions)
-        clips, rate = generate_grid(FLAGS.model, captions, seeds)
+        _check_model(FLAGS.model)
+        clips, rate = _generate(FLAGS.model, captions, seeds)
     except GenerateError as e:
         print(f"condgan-generate: error: {e}", file=sys.stderr)
         return 1
@@ -64,6 +71,27 @@ def main(argv):
     if FLAGS.grid:
         print(f"listening page: {paths[-1]}")
     return 0
+
+
+def _check_model(model: str) -> None:
+    """Refuses a SavedModel that condgan-export did not write (before loading it)."""
+    from condgan.export import EXPORT_INFO
+
+    if os.path.exists(os.path.join(model, "saved_model.pb")) and not os.path.isfile(
+            os.path.join(model, "assets", EXPORT_INFO)):
+        raise GenerateError(f"--model {model} is a SavedModel but not a condgan export (no "
+                            f"assets/{EXPORT_INFO}); export a run with condgan-export")
+
+
+def _generate(model: str, captions, seeds):
+    """generate_grid, with an unreadable model or checkpoint named instead of a traceback."""
+    import tensorflow as tf
+
+    try:
+        return generate_grid(model, captions, seeds)
+    except (tf.errors.OpError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GenerateError(f"cannot load or run --model {model}: {first}") from e
 
 
 def console_entry_point():

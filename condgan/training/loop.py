@@ -2,7 +2,7 @@
 
 `train()` owns the run directory:
 
-  model_dir/config.json            the operative config (written at start)
+  model_dir/config.json            the operative config (written once the resume worked)
   model_dir/caption_embeddings.npz caption -> text embedding used for training
   model_dir/checkpoints/ckpt-N     tf.train.Checkpoint: step, weights, optimizers, replay buffer
   model_dir/events.out.tfevents.*  TensorBoard scalars, audio and spectrogram images
@@ -20,10 +20,13 @@ import tensorflow as tf
 
 from condgan.config import Config, ConfigError
 from condgan.training import summaries
+from condgan.training.preemption import Stopped, StopRequest, signal_name
 from condgan.training.trainer import Trainer
 
 CONFIG_NAME = "config.json"
 CHECKPOINT_SUBDIR = "checkpoints"
+# With train.skip_nonfinite, this many undone steps in a row stop the run anyway.
+MAX_CONSECUTIVE_SKIPS = 100
 
 
 class CheckpointError(RuntimeError):
@@ -50,34 +53,96 @@ def check_compatible(model_dir: str, config: Config) -> None:
 
 def restore_latest(trainer: Trainer, manager: tf.train.CheckpointManager,
                    log: Callable[[str], None] = lambda s: None) -> int:
-    """Restores the newest checkpoint if there is one; returns the step it holds (0 if none).
+    """Restores the newest *valid* checkpoint if there is one; returns its step (0 if none).
+
+    Checkpoints are tried newest first. One that cannot be read, does not match
+    the model, or holds non-finite weights is skipped with a message naming it
+    and the reason, and the one before it is tried: a kill or a full disk while a
+    checkpoint was written costs the steps since the previous one, not the run.
+    Skipped files are left in place (the next save of that step overwrites them).
 
     Weights, optimizers, step and replay buffer must all be in the checkpoint.
-    The seed generators' states are restored too when present; a checkpoint
-    written before they were saved restores with a note (its random streams
-    restart from their seeds).
+    The seed generators' states and the skipped-step count are restored too when
+    present; a checkpoint written before they were saved restores with a note
+    (its random streams restart from their seeds).
 
     Raises:
-      CheckpointError: the newest checkpoint is unreadable or does not match the model.
+      CheckpointError: there are checkpoints but none of them is valid (names
+        each one and why).
     """
-    latest = manager.latest_checkpoint
-    if latest is None:
+    candidates = list(reversed(manager.checkpoints))
+    if manager.latest_checkpoint and manager.latest_checkpoint not in candidates:
+        candidates.insert(0, manager.latest_checkpoint)
+    if not candidates:
         return 0
+    reasons = []
+    for path in candidates:
+        reason = _try_restore(trainer, path)
+        if reason is None:
+            if reasons:
+                log(f"resuming from {path}, the newest valid checkpoint")
+            break
+        reasons.append(f"{path}: {reason}")
+        log(f"skipping checkpoint {path}: {reason}")
+    else:
+        raise CheckpointError(
+            "no checkpoint of this run can be restored (" + "; ".join(reasons) + "); move "
+            f"{manager.directory} aside to start the run again from step 0")
+    optional = trainer.optional_state()
     try:
-        trainer.checkpoint(include_rng=False).restore(latest).assert_existing_objects_matched()
-    except Exception as e:  # the reader raises OpError, IndexError, ValueError... on bad files
-        older = [p for p in manager.checkpoints if p != latest]
-        hint = (f"; the previous checkpoint {older[-1]} may be intact: delete {latest}.* "
-                "(and fix the 'checkpoint' index file) to resume from it") if older else ""
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"cannot restore checkpoint {latest}: {first_line}{hint}") from e
-    try:
-        tf.train.Checkpoint(rng_states=trainer.rng_states()).restore(
-            latest).assert_existing_objects_matched()
+        tf.train.Checkpoint(rng_states=optional.pop("rng_states")).restore(
+            path).assert_existing_objects_matched()
     except AssertionError:
-        log(f"{latest} holds no random-generator state (older condgan): "
+        log(f"{path} holds no random-generator state (older condgan): "
             "the random streams restart from their seeds")
+    # Absent from checkpoints of older condgan: the count then starts at 0.
+    tf.train.Checkpoint(**optional).restore(path).expect_partial()
     return int(trainer.step.numpy())
+
+
+def _try_restore(trainer: Trainer, path: str) -> str | None:
+    """Restores the required state from `path`; returns None, or why it is unusable."""
+    try:
+        trainer.checkpoint(include_rng=False).restore(path).assert_existing_objects_matched()
+    except Exception as e:  # the reader raises OpError, IndexError, ValueError... on bad files
+        return _first_line(e)
+    bad = [v.path for v in trainer.training_state() if not _finite(v)]
+    if bad:
+        return f"non-finite values in {len(bad)} variable(s), e.g. {bad[0]}"
+    return None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _finite(variable) -> bool:
+    value = np.asarray(variable.numpy())
+    return not np.issubdtype(value.dtype, np.floating) or bool(np.isfinite(value).all())
+
+
+def state_is_finite(trainer: Trainer) -> bool:
+    """Whether every variable a step changes (weights, optimizers, replay buffer) is finite."""
+    return all(_finite(v) for v in trainer.training_state())
+
+
+def apply_learning_rates(trainer: Trainer, config: Config,
+                         log: Callable[[str], None] = lambda s: None) -> None:
+    """Sets both optimizers' learning rates from the config after a restore.
+
+    Adam's learning rate is a variable in its checkpoint, so a restore brings back
+    the old one; a resumed run with a new --train_*_learning_rate takes the new
+    one, and says so.
+    """
+    gan = trainer.gan
+    for name, optimizer, wanted in (("g", gan.g_optimizer, config.train.g_learning_rate),
+                                    ("d", gan.d_optimizer, config.train.d_learning_rate)):
+        current = float(np.asarray(optimizer.learning_rate))
+        if not np.isclose(current, wanted, rtol=1e-6, atol=0.0):
+            log(f"train.{name}_learning_rate: {current:g} in the checkpoint, {wanted:g} now "
+                "(the config's value is used)")
+        optimizer.learning_rate = wanted  # assigns the variable the checkpoint restored
 
 
 def _check_finite(values: dict[str, float], step: int, checkpoint: tf.train.Checkpoint,
@@ -97,7 +162,8 @@ def _check_finite(values: dict[str, float], step: int, checkpoint: tf.train.Chec
         checkpoint.write(dump)
         raise FloatingPointError(
             f"non-finite {bad} at step {step}; the state was saved to {dump} for inspection; "
-            "the run's checkpoints still end at the last finite one")
+            "the run's checkpoints still end at the last finite one (re-running resumes from "
+            "it; --train_skip_nonfinite undoes such steps instead of stopping)")
 
 
 def format_progress(step: int, total: int, steps_per_s: float, values: dict) -> str:
@@ -110,8 +176,17 @@ def format_progress(step: int, total: int, steps_per_s: float, values: dict) -> 
 def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Config,
           model_dir: str, sample_rate: int, summary_batch=None,
           log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
-          stop_after: int | None = None, max_seconds: float | None = None) -> dict[str, float]:
+          stop_after: int | None = None, max_seconds: float | None = None,
+          stop: StopRequest | None = None) -> dict[str, float]:
     """Trains until `config.train.steps`, resuming from `model_dir` if it holds a run.
+
+    Order of events: the model config is checked against the run directory's,
+    the newest valid checkpoint is restored (`restore_latest`), the learning
+    rates are set from `config` (`apply_learning_rates`), and only then is
+    config.json (re)written, so a failed resume leaves the run directory as it
+    was. Every step's losses are checked: a non-finite one stops the run
+    (FloatingPointError) before anything is checkpointed, unless the trainer
+    skips such steps (`Trainer(skip_nonfinite=True)`).
 
     Args:
       trainer: a Trainer over a CondGAN built from `config`.
@@ -126,68 +201,151 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
       stop_after: stop after this many steps of this call (tests simulate a kill).
       max_seconds: stop (with a checkpoint) once this much wall time has passed; a
         later call resumes. Used by the demo's time budget.
+      stop: a `StopRequest` set by SIGTERM / SIGINT (see `preemption`). The loop
+        puts it in deferred mode once it has unsaved state, stops at the next
+        step boundary when it is set, checkpoints and returns.
 
     Returns:
-      The last step's values as floats, plus "step".
+      The last step's values as floats, plus "step", "skipped" (steps undone by
+      skip_nonfinite over the run) and, if a signal stopped the run, "stopped"
+      (the signal number).
+
+    Raises:
+      ConfigError: the run directory holds another model config.
+      CheckpointError: the run directory has checkpoints and none is valid.
+      FloatingPointError: a non-finite loss (without skip_nonfinite), or too many
+        skipped steps in a row.
+      KeyboardInterrupt: after saving a checkpoint of the finite state, if one
+        reached the loop (no `stop`, or a second signal).
     """
     os.makedirs(model_dir, exist_ok=True)
     check_compatible(model_dir, config)
-    config.save(os.path.join(model_dir, CONFIG_NAME))
     t = config.train
     checkpoint = trainer.checkpoint()
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR),
                                          max_to_keep=t.keep_checkpoints)
     start = restore_latest(trainer, manager, log)
+    _remove_partial_writes(manager.directory, log)
     if start:
-        log(f"resumed from {manager.latest_checkpoint} at step {start}")
+        log(f"resumed from checkpoint {manager.directory}/ckpt-{start} at step {start}")
+    apply_learning_rates(trainer, config, log if start else (lambda s: None))
+    config.save(os.path.join(model_dir, CONFIG_NAME))  # only once the resume is known to work
     writer = tf.summary.create_file_writer(model_dir)
     if start == 0:
         with writer.as_default():
             tf.summary.text("config", "```\n" + config.to_json() + "\n```", step=0)
-    iterator = make_iterator(start)
     step, values = start, {}
-    last_t, last_step = time.perf_counter(), start
+    saved = start
     ran = 0
+    consecutive_skips = 0
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
+
+    def save(reason: str | None = None) -> None:
+        nonlocal saved
+        if step <= saved:
+            return
+        if not state_is_finite(trainer):
+            log(f"not saving step {step}: its weights are not finite; the newest checkpoint "
+                f"stays at step {saved}")
+            return
+        if reason:
+            log(f"{reason}: saving a checkpoint at step {step}")
+        manager.save(checkpoint_number=step)
+        saved = step
+
+    stopped = None
     try:
+        iterator = make_iterator(start)
+        last_t, last_step = time.perf_counter(), start
         while step < t.steps and (stop_after is None or ran < stop_after):
+            if stop is not None and stop.requested:
+                stopped = stop.signum
+                break
             if deadline is not None and time.monotonic() > deadline:
                 log(f"time budget of {max_seconds:.0f} s reached at step {step}")
                 break
             values = trainer.train_step(next(iterator))
+            if stop is not None:
+                stop.immediate = False  # from here on there is state to save
             step = int(trainer.step.numpy())
             ran += 1
+            values_np = {k: float(v) for k, v in values.items()}
+            if values_np.get("skipped", 0.0) > 0:
+                consecutive_skips += 1
+                log(f"step {step}: non-finite {_nonfinite_names(values_np)}; "
+                    f"the update was undone ({int(trainer.skipped.numpy())} skipped so far)")
+                if consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
+                    save()
+                    raise FloatingPointError(
+                        f"the last {consecutive_skips} steps were all non-finite and undone "
+                        f"(at step {step}); stopping: lower the learning rates or check the data")
+            else:
+                consecutive_skips = 0
+                _check_finite(values_np, step, checkpoint, model_dir)
             at_summary = step % t.summary_every == 0 or step == t.steps
             at_checkpoint = step % t.checkpoint_every == 0 or step == t.steps
-            if at_summary or at_checkpoint:
-                values_np = {k: float(v) for k, v in values.items()}
-                _check_finite(values_np, step, checkpoint, model_dir)
             if at_summary:
                 now = time.perf_counter()
                 rate = (step - last_step) / max(now - last_t, 1e-9)
                 last_t, last_step = now, step
                 with writer.as_default():
                     for k, v in values_np.items():
-                        tf.summary.scalar(f"train/{k}", v, step=step)
+                        if k != "skipped":
+                            tf.summary.scalar(f"train/{k}", v, step=step)
+                    tf.summary.scalar("train/skipped_nonfinite", int(trainer.skipped.numpy()),
+                                      step=step)
                     tf.summary.scalar("train/steps_per_s", rate, step=step)
                     if summary_batch is not None:
                         summaries.write_media(trainer.gan, summary_batch, sample_rate, step)
                 log(format_progress(step, t.steps, rate, values_np))
             if at_checkpoint:
-                manager.save(checkpoint_number=step)
+                save()
+        if stopped is None and stop is not None and stop.requested:
+            stopped = stop.signum
+    except Stopped as e:  # a signal before this process had unsaved state, or in the race
+        step = int(trainer.step.numpy())  # right after the first step: save if there is one
+        stopped = e.signum
     except KeyboardInterrupt:
         step = int(trainer.step.numpy())
-        if step > start:
-            log(f"interrupted at step {step}: saving a checkpoint")
-            manager.save(checkpoint_number=step)
+        save(f"interrupted at step {step}")
         raise
-    if ran and step % t.checkpoint_every != 0 and step != t.steps:  # stopped between checkpoints
-        _check_finite({k: float(v) for k, v in values.items()}, step, checkpoint, model_dir)
-        manager.save(checkpoint_number=step)
+    if stopped is not None:
+        save(f"stopped by {signal_name(stopped)} at step {step}")
+        log(f"stopped by {signal_name(stopped)} at step {step}; the newest checkpoint is at step "
+            f"{saved}; run the same command again to resume")
+    else:
+        save()  # stopped between checkpoints (stop_after, time budget)
     writer.flush()
+    writer.close()
+    skipped = int(trainer.skipped.numpy())
+    if skipped:
+        log(f"{skipped} step(s) had non-finite values and were undone (train.skip_nonfinite)")
     out = {k: float(v) for k, v in values.items()}
     out["step"] = step
+    out["skipped"] = skipped
+    if stopped is not None:
+        out["stopped"] = stopped
     return out
+
+
+def _remove_partial_writes(directory: str, log: Callable[[str], None]) -> None:
+    """Deletes the `ckpt-N_temp` directories a killed checkpoint write leaves behind
+    (TensorFlow writes there, then renames into place; a later save of step N
+    would reuse the name)."""
+    import shutil
+
+    if not os.path.isdir(directory):
+        return
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name.endswith("_temp") and os.path.isdir(path):
+            log(f"removing {path}, left by an interrupted checkpoint write")
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _nonfinite_names(values: dict[str, float]) -> str:
+    bad = sorted(k for k, v in values.items() if k != "skipped" and not np.isfinite(v))
+    return str(bad) if bad else "weights"
 
 
 def load_for_inference(model_dir: str, checkpoint_path: str | None = None):

@@ -1,19 +1,22 @@
 """Glue from a Config to a finished run: dataset, embeddings, GAN, loop.
 
 Used by `condgan-train`, the demo and the experiments; keeps the CLIs thin.
+Importing this module does not import TensorFlow (so `condgan-train` can
+install its SIGTERM handler first); the functions import what they need.
 """
 
 from __future__ import annotations
 
 import os
-import signal
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from condgan import fileio, records
 from condgan.config import SUPPORTED_LENGTHS, Config, ConfigError
-from condgan.training import loop
-from condgan.training.trainer import Trainer, build_gan
+from condgan.training import preemption
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from condgan import records
 
 EMBEDDINGS_NAME = "caption_embeddings.npz"
 # Where condgan-train and the demo look for the local text encoder by default.
@@ -41,7 +44,9 @@ def cached_caption_embeddings(config: Config, card: records.DatasetCard,
     The cache is keyed by the encoder handle; a resumed run reuses it, so the
     encoder need not run again (and a changed encoder is noticed).
     """
-    from condgan import data
+    import numpy as np
+
+    from condgan import data, fileio
 
     path = os.path.join(model_dir, EMBEDDINGS_NAME)
     if os.path.exists(path):
@@ -87,16 +92,48 @@ def resolve(config: Config, card: records.DatasetCard, text_dim: int,
     return config.validate()
 
 
+def data_seed(seed: int, start_step: int) -> int:
+    """The seed of the training data order of a run (re)started at `start_step`.
+
+    A fresh run uses `seed` itself. A resumed run cannot continue the old
+    shuffle (tf.data iterators are not checkpointed), so it reshuffles: its seed
+    is a hash of (seed, start_step), which differs for every resume point and
+    does not coincide with another seed's fresh run (`seed + start_step` made
+    seed 0 resumed at step 1 replay seed 1's data order).
+    """
+    if start_step == 0:
+        return int(seed)
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(seed), int(start_step)]).generate_state(1)[0])
+
+
 def train_from_config(config: Config, model_dir: str, log=None, stop_after: int | None = None,
-                      max_seconds: float | None = None, length_given: bool = True) -> dict:
+                      max_seconds: float | None = None, length_given: bool = True,
+                      stop: preemption.StopRequest | None = None) -> dict:
     """Prepares everything a run needs and trains (resuming if model_dir holds a run).
 
     `length_given=False` lets model.length follow the dataset (see `resolve`).
 
+    SIGTERM and SIGINT stop the run with a checkpoint (see `condgan.training.
+    preemption`): pass `stop` to have handlers the caller installed earlier
+    used (condgan-train installs them before TensorFlow is imported); without
+    it, handlers are installed here for the duration of the call (main thread
+    only). A signal during set-up, before any step, raises
+    `preemption.Stopped` (nothing to save); a later one ends the run normally
+    with "stopped" in the result.
+
     Raises:
       UserError: the dataset, encoder, config or checkpoint is unusable (message says why).
+      preemption.Stopped: a signal arrived before training began.
     """
-    from condgan import data
+    if stop is None:
+        with preemption.stop_on_signals() as stop:
+            return train_from_config(config, model_dir, log, stop_after, max_seconds,
+                                     length_given, stop)
+    from condgan import data, records
+    from condgan.training import loop
+    from condgan.training.trainer import Trainer, build_gan
 
     try:
         card = records.load_card(config.data.data_dir)
@@ -111,40 +148,45 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
 
     keras.utils.set_random_seed(config.train.seed)
     gan = build_gan(config)
-    trainer = Trainer(gan)
+    trainer = Trainer(gan, skip_nonfinite=config.train.skip_nonfinite)
 
     def make_iterator(start_step: int):
         ds = data.make_dataset(config.data.data_dir, "train", config.train.batch_size, embeddings,
                                length=config.model.length, shuffle_buffer=config.data.shuffle_buffer,
-                               seed=config.train.seed + start_step)
-        return iter(trainer.distribute(ds))
+                               seed=data_seed(config.train.seed, start_step))
+        return _DataErrors(iter(trainer.distribute(ds)), config.data.data_dir)
 
     summary_ds = data.make_dataset(config.data.data_dir, "train", 16, embeddings,
                                    length=config.model.length, shuffle_buffer=256,
                                    seed=config.train.seed + 12345, repeat=False)
-    audio, text, captions, _ = next(iter(summary_ds))
+    audio, text, captions, _ = next(_DataErrors(iter(summary_ds), config.data.data_dir))
     summary_batch = (audio.numpy(), text.numpy(), captions.numpy())
     kwargs = {"log": log} if log else {}
-    # A SIGTERM (e.g. a kill from a scheduler) is turned into KeyboardInterrupt so the
-    # loop's checkpoint-on-interrupt path runs.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
     try:
         return loop.train(trainer, make_iterator, config, model_dir, config.model.sample_rate,
                           summary_batch=summary_batch, stop_after=stop_after,
-                          max_seconds=max_seconds, **kwargs)
-    except loop.CheckpointError as e:
+                          max_seconds=max_seconds, stop=stop, **kwargs)
+    except (loop.CheckpointError, ConfigError) as e:
         raise UserError(str(e)) from e
-    except ConfigError as e:
-        raise UserError(str(e)) from e
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+class _DataErrors:
+    """Wraps a dataset iterator: a TensorFlow error while reading (a corrupt or missing
+    shard) becomes a UserError naming the dataset instead of a traceback."""
 
+    def __init__(self, iterator, data_dir: str):
+        self.iterator, self.data_dir = iterator, data_dir
 
-def _main_thread() -> bool:
-    import threading
-    return threading.current_thread() is threading.main_thread()
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        import tensorflow as tf
+
+        try:
+            return next(self.iterator)
+        except (tf.errors.DataLossError, tf.errors.NotFoundError,
+                tf.errors.InvalidArgumentError) as e:
+            first = str(e.message).strip().splitlines()[0] if str(e.message).strip() else type(e).__name__
+            raise UserError(f"cannot read the training data in {self.data_dir}: {first} "
+                            "(prepare it again with condgan-prepare)") from e

@@ -11,9 +11,18 @@ JSON < flags given on the command line. model.sample_rate and model.text_dim
 come from the dataset and the text encoder; model.length defaults to the
 dataset's clip length.
 
-Re-running with the same --model_dir resumes from its newest checkpoint
-(same step, optimizers and replay buffer); a different model config there is
-refused. Ctrl-C saves a checkpoint before exiting.
+Re-running with the same --model_dir resumes from its newest valid checkpoint
+(same step, weights, optimizers, replay buffer and random streams; the data
+order is reshuffled from a seed derived from --train_seed and the step); a
+corrupt newest checkpoint is skipped with a message and the one before it is
+used; a different model config there is refused. Learning rates given now
+replace the checkpoint's.
+
+SIGTERM (a scheduler's preemption) saves a checkpoint at the next step
+boundary and exits 0; Ctrl-C does the same and exits 130; a second signal
+exits at once. A non-finite loss stops the run with status 1 and keeps the
+checkpoints that end at the last finite step (--train_skip_nonfinite undoes
+and counts such steps instead).
 """
 
 from __future__ import annotations
@@ -25,7 +34,8 @@ from absl import app, flags
 
 from condgan import _cli as cli
 from condgan.config import SUPPORTED_LENGTHS, Config, ConfigError, DataConfig, ModelConfig, TrainConfig
-from condgan.training.run import DEFAULT_TEXT_ENCODER
+from condgan.training import preemption
+from condgan.training.run import DEFAULT_TEXT_ENCODER  # (run.py does not import TensorFlow)
 
 HELP = {
     "data.data_dir": "Prepared dataset directory (made by condgan-prepare).",
@@ -85,6 +95,9 @@ HELP = {
     "train.checkpoint_every": "Save a checkpoint every N steps.",
     "train.summary_every": "Write scalars and print progress every N steps.",
     "train.keep_checkpoints": "Checkpoints to keep.",
+    "train.skip_nonfinite": "Undo a step whose losses or weights are not finite, count it and go "
+                            "on (default: stop the run; its checkpoints end at the last finite "
+                            "step).",
 }
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
@@ -133,6 +146,64 @@ def define_flags() -> None:
     define_config_flags()
 
 
+# The process's stop request when run as a console script: installed before
+# absl parses the flags and before TensorFlow is imported.
+_process_stop: preemption.StopRequest | None = None
+
+
+def main(argv):
+    if _process_stop is not None:
+        return _main(argv, _process_stop)
+    with preemption.stop_on_signals() as stop:
+        return _main(argv, stop)
+
+
+def _main(argv, stop: preemption.StopRequest):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.model_dir:
+        raise app.UsageError("--model_dir is required")
+    try:
+        base = Config.load(FLAGS.config) if FLAGS.config else None
+        config = config_from_flags(FLAGS, base)
+        length_given = FLAGS["model_length"].present or _config_sets_length(FLAGS.config)
+    except ConfigError as e:
+        raise app.UsageError(str(e)) from e
+    if not config.data.data_dir:
+        raise app.UsageError("--data_dir is required (a directory made by condgan-prepare)")
+    if not config.data.text_encoder:
+        config.data.text_encoder = DEFAULT_TEXT_ENCODER
+    try:
+        from condgan.training import run
+
+        out = run.train_from_config(config, FLAGS.model_dir, length_given=length_given, stop=stop)
+    except run.UserError as e:
+        print(f"condgan-train: error: {e}", file=sys.stderr)
+        return 1
+    except FloatingPointError as e:
+        print(f"condgan-train: error: {e}", file=sys.stderr)
+        return 1
+    except preemption.Stopped as e:
+        print(f"condgan-train: {e} before training began; nothing new to save", file=sys.stderr)
+        return _stop_status(e.signum)
+    except KeyboardInterrupt as e:
+        print(f"condgan-train: interrupted ({e or 'KeyboardInterrupt'})", file=sys.stderr)
+        return 130
+    if "stopped" in out:
+        print(f"stopped at step {out['step']} by {preemption.signal_name(out['stopped'])}; "
+              f"run directory: {FLAGS.model_dir} (re-run the same command to resume)")
+        return _stop_status(out["stopped"])
+    print(f"trained to step {out['step']}; run directory: {FLAGS.model_dir}")
+    return 0
+
+
+def _stop_status(signum: int) -> int:
+    """0 after SIGTERM (a preemption is not a failure), 128 + N after another signal."""
+    import signal
+
+    return 0 if signum == signal.SIGTERM else 128 + signum
+
+
 def _config_sets_length(path: str | None) -> bool:
     """Whether a --config file names model.length (else the length follows the data)."""
     if not path:
@@ -143,34 +214,10 @@ def _config_sets_length(path: str | None) -> bool:
         return "length" in json.load(f).get("model", {})
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.model_dir:
-        raise app.UsageError("--model_dir is required")
-    try:
-        base = Config.load(FLAGS.config) if FLAGS.config else None
-        config = config_from_flags(FLAGS, base)
-    except ConfigError as e:
-        raise app.UsageError(str(e)) from e
-    if not config.data.data_dir:
-        raise app.UsageError("--data_dir is required (a directory made by condgan-prepare)")
-    if not config.data.text_encoder:
-        config.data.text_encoder = DEFAULT_TEXT_ENCODER
-    from condgan.training import run
-
-    try:
-        length_given = FLAGS["model_length"].present or _config_sets_length(FLAGS.config)
-        out = run.train_from_config(config, FLAGS.model_dir, length_given=length_given)
-    except run.UserError as e:
-        print(f"condgan-train: error: {e}", file=sys.stderr)
-        return 1
-    print(f"trained to step {out['step']}; run directory: {FLAGS.model_dir}")
-    return 0
-
-
 def console_entry_point():
-    cli.run(main, define_flags, __name__, __doc__)
+    global _process_stop
+    with preemption.stop_on_signals() as _process_stop:
+        cli.run(main, define_flags, __name__, __doc__)
 
 
 if __name__ == "__main__":

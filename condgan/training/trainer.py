@@ -50,10 +50,19 @@ class Trainer:
     Args:
       gan: a compiled CondGAN built in `strategy.scope()` (see `build_gan`).
       strategy: defaults to the current (default: single-device) strategy.
+      skip_nonfinite: a step whose losses or updated weights are not all finite
+        is undone (weights, both optimizers and the replay buffer get their
+        values from before the step back; the random streams and the step
+        counter advance, so the run still reaches its final step and does not
+        redraw the same noise) and counted in `skipped`. Costs one copy of the
+        training state per step. Default: off (the loop stops on a non-finite
+        loss instead).
     """
 
-    def __init__(self, gan: CondGAN, strategy: tf.distribute.Strategy | None = None):
+    def __init__(self, gan: CondGAN, strategy: tf.distribute.Strategy | None = None,
+                 skip_nonfinite: bool = False):
         self.gan = gan
+        self.skip_nonfinite = bool(skip_nonfinite)
         self.strategy = strategy or tf.distribute.get_strategy()
         if self.strategy.num_replicas_in_sync > 1:
             # Keras seed generators hold one (mirrored) state, so every replica draws
@@ -63,6 +72,8 @@ class Trainer:
                           stacklevel=2)
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+            # Steps undone by skip_nonfinite over the whole run (checkpointed).
+            self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
 
     @property
     def num_replicas(self) -> int:
@@ -72,12 +83,24 @@ class Trainer:
         """Everything a resume needs: step, all weights, both optimizers, the replay
         buffer, and (include_rng) the states of the Keras seed generators (z,
         CondAugment noise, GP weights, dropout, phase shuffle, replay draws) so that a
-        resumed run continues the random streams instead of replaying them from step 0.
+        resumed run continues the random streams instead of replaying them from step 0,
+        and the count of skipped non-finite steps.
         """
-        kwargs = {"rng_states": self.rng_states()} if include_rng else {}
+        kwargs = self.optional_state() if include_rng else {}
         return tf.train.Checkpoint(step=self.step, gan=self.gan,
                                    g_optimizer=self.gan.g_optimizer,
                                    d_optimizer=self.gan.d_optimizer, **kwargs)
+
+    def optional_state(self) -> dict:
+        """The checkpoint entries that older checkpoints may lack (restored leniently)."""
+        return {"rng_states": self.rng_states(), "skipped_steps": self.skipped}
+
+    def training_state(self) -> list:
+        """Every variable a step changes except the random streams and the counters:
+        all model variables (weights, replay buffer) and both optimizers' variables."""
+        rng = {id(v) for v in self.rng_states()}
+        variables = [v for v in self.gan.variables if id(v) not in rng]
+        return variables + list(self.gan.g_optimizer.variables) + list(self.gan.d_optimizer.variables)
 
     def rng_states(self) -> list:
         # SeedGenerator is not trackable itself; its state variable is. Model order of
@@ -94,14 +117,30 @@ class Trainer:
         """One GAN step on a (possibly distributed) batch (audio, text_embedding, ...).
 
         Returns:
-          dict of scalar tensors (`condgan.gan.METRIC_NAMES`), mean over replicas.
+          dict of scalar tensors (`condgan.gan.METRIC_NAMES`), mean over replicas;
+          with skip_nonfinite also "skipped": 1.0 if the step was undone, else 0.0.
         """
         scale = 1.0 / self.num_replicas
 
         def step_fn(audio, text_embedding):
             return self.gan.gan_step(audio, text_embedding, loss_scale=scale)
 
+        if self.skip_nonfinite:
+            state = self.training_state()
+            before = [tf.identity(v) for v in state]  # read before the step (auto control deps)
         per_replica = self.strategy.run(step_fn, args=(batch[0], batch[1]))
         self.step.assign_add(1)
-        return {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-                for name, value in per_replica.items()}
+        values = {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                  for name, value in per_replica.items()}
+        if self.skip_nonfinite:
+            checked = list(values.values()) + [v for v in state if tf.as_dtype(v.dtype).is_floating]
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in checked])
+
+            def undo():
+                for variable, value in zip(state, before):
+                    variable.assign(value)
+                self.skipped.assign_add(1)
+                return tf.constant(1.0)
+
+            values["skipped"] = tf.cond(finite, lambda: tf.constant(0.0), undo)
+        return values
