@@ -17,6 +17,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from condgan.seeds import check_seed, derive_seed
+
 
 def kl_divergence(mean, log_sigma):
     """StackGAN's KL term: KL(N(mean, sigma^2) || N(0, 1)) averaged over all elements.
@@ -73,8 +75,7 @@ class CondAugment(keras.layers.Layer):
             raise ValueError(f"CondAugment: kl_weight must be >= 0, got {kl_weight!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"CondAugment: dropout must be in [0, 1), got {dropout!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"CondAugment: seed must be an int or None, got {seed!r}")
+        check_seed("CondAugment", seed)
         self.dim = dim
         self.kl_weight = float(kl_weight)
         self.dropout = float(dropout)
@@ -83,7 +84,7 @@ class CondAugment(keras.layers.Layer):
         self.activation = keras.layers.LeakyReLU(negative_slope=0.2, name="leaky_relu")
         # Distinct seeds so the dropout mask and eps are not the same random stream.
         self.dropout_layer = keras.layers.Dropout(
-            self.dropout, seed=None if seed is None else seed + 1, name="dropout")
+            self.dropout, seed=None if seed is None else derive_seed(seed, 1), name="dropout")
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):

@@ -44,6 +44,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from condgan.seeds import check_seed
+
 # What the buffer remembers: the last `capacity` pairs, or a uniform sample of all of them.
 MEMORIES = ("ring", "reservoir")
 
@@ -92,8 +94,7 @@ class EmbeddingReplay(keras.layers.Layer):
         if not 0.0 < replay_fraction <= 1.0:
             raise ValueError(
                 f"EmbeddingReplay: replay_fraction must be in (0, 1], got {replay_fraction!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"EmbeddingReplay: seed must be an int or None, got {seed!r}")
+        check_seed("EmbeddingReplay", seed)
         if memory not in MEMORIES:
             raise ValueError(f"EmbeddingReplay: memory must be one of {MEMORIES}, got {memory!r}")
         self.capacity = capacity

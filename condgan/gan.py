@@ -1,6 +1,6 @@
 """CondGAN: the text-conditioned WaveGAN with every anti-collapse switch.
 
-Data flow of one training step (DESIGN.md):
+Data flow of one training step (docs/design.md):
 
     text_emb -> conditioner (CondAugment or TextProjection, with dropout) -> c
     (text_emb, c) -> EmbeddingReplay -> (text_emb', c')      [G step only]
@@ -30,6 +30,7 @@ import tensorflow as tf
 from condgan import contrastive, losses, models
 from condgan.config import LOSSES, MISMATCH_WGAN_GP_ERROR, ModelConfig
 from condgan.embedding_replay import EmbeddingReplay
+from condgan.seeds import derive_seed
 
 METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake", "d_mismatch",
                 "d_contrastive", "g_contrastive")
@@ -73,7 +74,7 @@ class CondGAN(keras.Model):
         self.seed = int(seed)
         self.conditioner = models.build_conditioner(model_config, seed=seed)
         self.generator = models.build_generator(model_config)
-        self.discriminator = models.build_discriminator(model_config, seed=seed + 1)
+        self.discriminator = models.build_discriminator(model_config, seed=derive_seed(seed, 1))
         self.replay = None
         if model_config.replay:
             self.replay = EmbeddingReplay(
@@ -81,10 +82,10 @@ class CondGAN(keras.Model):
                 replay_prob=model_config.replay_prob,
                 replay_fraction=model_config.replay_fraction,
                 memory=model_config.replay_memory,
-                seed=seed + 2,
+                seed=derive_seed(seed, 2),
                 name="embedding_replay")
             self.replay.build((None, model_config.text_dim), (None, model_config.cond_dim))
-        self.seed_generator = keras.random.SeedGenerator(seed + 3)
+        self.seed_generator = keras.random.SeedGenerator(derive_seed(seed, 3))
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
         self.g_optimizer = None
         self.d_optimizer = None

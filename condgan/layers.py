@@ -24,13 +24,11 @@ from keras import ops
 # Keras) here; neither module imports this one, so there is no cycle.
 from condgan.cond_augment import CondAugment
 from condgan.embedding_replay import EmbeddingReplay
+from condgan.seeds import check_seed
 
 __all__ = ["CondAugment", "EmbeddingReplay", "PhaseShuffle", "TextProjection"]
 
 
-def _check_seed(layer: str, seed) -> None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"{layer}: seed must be an int or None, got {seed!r}")
 
 
 @keras.saving.register_keras_serializable(package="condgan")
@@ -64,7 +62,7 @@ class TextProjection(keras.layers.Layer):
             raise ValueError(f"TextProjection: dim must be an integer >= 1, got {dim!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"TextProjection: dropout must be in [0, 1), got {dropout!r}")
-        _check_seed("TextProjection", seed)
+        check_seed("TextProjection", seed)
         self.dim = dim
         self.dropout = float(dropout)
         self.seed = seed
@@ -124,7 +122,7 @@ class PhaseShuffle(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(rad, bool) or not isinstance(rad, int) or rad < 0:
             raise ValueError(f"PhaseShuffle: rad must be an integer >= 0, got {rad!r}")
-        _check_seed("PhaseShuffle", seed)
+        check_seed("PhaseShuffle", seed)
         self.rad = rad
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)

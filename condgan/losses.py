@@ -39,7 +39,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-LOSSES = ("wgan_gp", "hinge", "non_saturating")
+from condgan.config import LOSSES  # defined once, in config (no TensorFlow there)
 
 # Inside the square root of the gradient norm: d sqrt(s)/ds is infinite at
 # s = 0 (e.g. a critic whose ReLUs are all dead at x_hat), which would make the

@@ -35,6 +35,7 @@ from condgan import layers, spectral
 from condgan.config import SUPPORTED_LENGTHS, ModelConfig
 from condgan.film import FiLM
 from condgan.projection import InnerProduct
+from condgan.seeds import derive_seed
 
 # Time steps at the narrow end of both networks, as in WaveGAN.
 _BASE_STEPS = 16
@@ -268,11 +269,8 @@ def build_discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Mode
                           "model.d_conditioning=projection")
 
     def layer_seed(index: int) -> int | None:
-        # Hash (seed, index) rather than add: callers seed other models with seed + 1 etc.,
-        # and neighbouring integer seeds would make their streams coincide with ours.
-        if seed is None:
-            return None
-        return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
+        # Hashed, not added: neighbouring integer seeds would make streams coincide.
+        return None if seed is None else derive_seed(seed, index)
 
     def sn(layer):
         return keras.layers.SpectralNormalization(layer, name=layer.name + "_sn") \

@@ -1,6 +1,6 @@
 r"""The ablation: what each step of the method does to mode collapse.
 
-Arms (DESIGN.md), same data, steps and seeds:
+Arms (docs/design.md), same data, steps and seeds:
   A  baseline: 256-d text projection, no CondAugment, no dropout, no replay
   B  A + conditioning augmentation (KL weight 2), still 256-d
   C  B + dropout on the text projection of G and D, 128-d

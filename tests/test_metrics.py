@@ -1,4 +1,4 @@
-"""Metrics of DESIGN.md against independent numpy / scipy references."""
+"""Metrics of docs/metrics.md against independent numpy / scipy references."""
 
 import math
 

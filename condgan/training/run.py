@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from condgan.config import SUPPORTED_LENGTHS, Config, ConfigError
+from condgan.seeds import derive_seed
 from condgan.training import preemption
 
 if TYPE_CHECKING:
@@ -103,9 +104,7 @@ def data_seed(seed: int, start_step: int) -> int:
     """
     if start_step == 0:
         return int(seed)
-    import numpy as np
-
-    return int(np.random.SeedSequence([int(seed), int(start_step)]).generate_state(1)[0])
+    return derive_seed(seed, start_step)
 
 
 def train_from_config(config: Config, model_dir: str, log=None, stop_after: int | None = None,
@@ -158,7 +157,7 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
 
     summary_ds = data.make_dataset(config.data.data_dir, "train", 16, embeddings,
                                    length=config.model.length, shuffle_buffer=256,
-                                   seed=config.train.seed + 12345, repeat=False)
+                                   seed=derive_seed(config.train.seed, 12345), repeat=False)
     audio, text, captions, _ = next(_DataErrors(iter(summary_ds), config.data.data_dir))
     summary_batch = (audio.numpy(), text.numpy(), captions.numpy())
     kwargs = {"log": log} if log else {}
