@@ -63,8 +63,8 @@ import numpy as np
 from condgan import fileio, records
 from condgan.data import load_split_arrays
 from condgan.evaluation import metrics
-from condgan.evaluation.classifier import Classifier, check_labelled, check_split_labels
 from condgan.evaluation.features import save_spectrogram_grid
+from condgan.evaluation.trained_classifier import Classifier, check_labelled, check_split_labels
 
 # generate(captions list[str], seed int) -> (float32[N, L] audio, sample_rate int).
 GenerateFn = Callable[[Sequence[str], int], tuple[Any, int]]
