@@ -91,7 +91,7 @@ def test_demo_writes_a_listening_page_that_plays(demo_run, tmp_path):
 def test_demo_scores_its_samples_and_trains_the_second_base(tmp_path, text_encoder_dir, monkeypatch):
     monkeypatch.setattr(demo_module, "CLASSIFIER_EPOCHS", 1)
     monkeypatch.setattr(demo_module, "SCORE_CLIPS", 24)
-    out = demo_module.run_demo(str(tmp_path / "demo"), max_minutes=2, steps=2, num_examples=480, seed=0,
+    out = demo_module.run_demo(str(tmp_path / "demo"), max_minutes=2, steps=2, num_examples=960, seed=0,
                         text_encoder=text_encoder_dir)
     assert out["step"] == 2
     wavs = [f for f in os.listdir(out["samples"]) if f.endswith(".wav")]
