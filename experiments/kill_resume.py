@@ -149,13 +149,22 @@ def _temp_dirs(model_dir: str) -> list[str]:
     return sorted(p for p in os.listdir(d) if "_temp" in p) if os.path.isdir(d) else []
 
 
+# Steps a "write" kill waits for a checkpoint write in progress before it kills anyway.
+_WRITE_WAIT_STEPS = 4
+
+
 def _kill(proc: Child, kind: str, model_dir: str, rng: random.Random, timeout: float) -> dict:
     """Kills `proc` at a moment of `kind`; returns what was seen."""
     deadline = time.monotonic() + timeout
     stale = set(_temp_dirs(model_dir))  # (the child removes them once it has restored)
     target = None
     if kind == "startup":
-        time.sleep(rng.uniform(0.5, 6.0))
+        # Up to a random moment of the start-up, and never past its first step: on an
+        # idle machine a tiny run trains fast enough to finish before the next kill.
+        wait = rng.uniform(0.5, 6.0)
+        while (time.monotonic() - proc.started < wait and proc.proc.poll() is None
+               and not proc.steps_seen()):
+            time.sleep(0.01)
     else:
         target = rng.randint(1, 8)
         while time.monotonic() < deadline and proc.proc.poll() is None:
@@ -165,10 +174,13 @@ def _kill(proc: Child, kind: str, model_dir: str, rng: random.Random, timeout: f
             time.sleep(0.01)
         if kind == "random":
             time.sleep(rng.uniform(0.0, 0.1))
-        else:  # wait for a checkpoint write in progress
+        else:  # wait for a checkpoint write in progress (a few steps at most)
             while time.monotonic() < deadline and proc.proc.poll() is None:
                 if set(_temp_dirs(model_dir)) - stale:
                     break
+                seen = proc.steps_seen()
+                if seen and seen[-1] - seen[0] + 1 >= target + _WRITE_WAIT_STEPS:
+                    break  # no write caught in time: kill anyway (recorded as not cut)
     finished = proc.proc.poll() is not None
     if not finished:
         proc.kill()
