@@ -32,7 +32,7 @@ import keras
 import numpy as np
 
 from condgan import layers, spectral
-from condgan.config import SUPPORTED_LENGTHS, ModelConfig
+from condgan.config import SUPPORTED_LENGTHS, ConfigError, ModelConfig
 from condgan.film import FiLM
 from condgan.projection import InnerProduct
 from condgan.seeds import derive_seed
@@ -261,8 +261,6 @@ def build_discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Mode
       condgan.config.ConfigError: `cfg` is invalid, or asks for "concat" with
         spectral features.
     """
-    from condgan.config import ConfigError
-
     cfg.validate()
     if cfg.discriminator == "spectral" and cfg.d_conditioning == "concat":
         raise ConfigError("the spectral discriminator reads the caption by projection: set "

@@ -173,7 +173,7 @@ def score_samples(output_dir: str, data_dir: str, export_dir: str, seed: int) ->
 
     from condgan import fileio
     from condgan.evaluation.classifier import train_classifier
-    from condgan.evaluation.evaluate import evaluate
+    from condgan.evaluation.evaluate import EvaluationError, evaluate
     from condgan.training.inference import load_generator
 
     classifier_dir = os.path.join(output_dir, "classifier")
@@ -184,8 +184,6 @@ def score_samples(output_dir: str, data_dir: str, export_dir: str, seed: int) ->
         log(f"      classifier test accuracy {report['test_accuracy']:.3f}")
     else:
         log(f"[6/6] scoring with {classifier_dir}")
-    from condgan.evaluation.evaluate import EvaluationError
-
     try:
         results = evaluate(load_generator(export_dir), data_dir, classifier_dir,
                            num_clips=SCORE_CLIPS, z_per_caption=4, captions_per_class=2,
