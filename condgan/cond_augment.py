@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from condgan import seeds
 from condgan.seeds import check_seed, derive_seed
 
 
@@ -82,10 +83,14 @@ class CondAugment(keras.layers.Layer):
         self.seed = seed
         self.projection = keras.layers.Dense(2 * dim, name="projection")
         self.activation = keras.layers.LeakyReLU(negative_slope=0.2, name="leaky_relu")
-        # Distinct seeds so the dropout mask and eps are not the same random stream.
-        self.dropout_layer = keras.layers.Dropout(
-            self.dropout, seed=None if seed is None else derive_seed(seed, 1), name="dropout")
+        # Distinct seeds so the dropout mask and eps are not the same random stream. The
+        # mask's generator is made first and tracked second, as when a keras Dropout layer
+        # held it: the same initial seeds and the same order of checkpointed states.
+        dropout_seed = (keras.random.SeedGenerator(None if seed is None else derive_seed(seed, 1))
+                        if self.dropout > 0 else None)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        if dropout_seed is not None:
+            self.dropout_seed_generator = dropout_seed
 
     def build(self, input_shape):
         if len(input_shape) != 2 or input_shape[-1] is None:
@@ -121,13 +126,15 @@ class CondAugment(keras.layers.Layer):
         mean, log_sigma = self.mean_log_sigma(text_embedding)
         if not training:
             return mean
-        eps = keras.random.truncated_normal(
-            ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
+        eps = seeds.truncated_normal(  # its own eps on each tf.distribute replica
+            ops.shape(mean), self.seed_generator, dtype=mean.dtype)
         if self.kl_weight > 0:
             self.add_loss(self.kl_weight * kl_divergence(mean, log_sigma))
         # Dropout acts on the text-dependent part of c only: dropping log_sigma units
         # would set sigma to 1 whatever was learned and change the KL objective.
-        return self.dropout_layer(mean, training=True) + ops.exp(log_sigma) * eps
+        if self.dropout > 0:
+            mean = seeds.dropout(mean, self.dropout, self.dropout_seed_generator)
+        return mean + ops.exp(log_sigma) * eps
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.dim)

@@ -26,6 +26,8 @@ D_CONDITIONINGS = ("concat", "projection")
 # How caption embeddings are scaled before the first layer that reads them.
 TEXT_NORMS = ("none", "rms")
 REPLAY_MEMORIES = ("ring", "reservoir")
+# tf.distribute strategies (condgan.distribute): one device, local devices, several workers.
+STRATEGIES = ("default", "mirrored", "multi_worker")
 # Refused by TrainConfig.validate and CondGAN.compile alike.
 MISMATCH_WGAN_GP_ERROR = (
     "mismatch_weight > 0 is not supported with the wgan_gp loss: the gradient penalty bounds "
@@ -163,10 +165,15 @@ class TrainConfig:
     keep_checkpoints: int = 3
     # Undo (and count) a step whose losses or weights are not finite instead of stopping.
     skip_nonfinite: bool = False
+    # tf.distribute strategy, one of STRATEGIES (batch_size stays the global batch).
+    strategy: str = "default"
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"train.loss={self.loss!r} is unknown; choose one of {LOSSES}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"train.strategy (--train_strategy) = {self.strategy!r} is unknown; "
+                              f"choose one of {', '.join(STRATEGIES)}")
         for name in ("n_critic", "batch_size", "checkpoint_every", "summary_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")

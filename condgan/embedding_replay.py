@@ -14,12 +14,23 @@ re-sampling, no gradient into the conditioning network, and no KL for it,
 since it was produced and regularised when it was fresh). The layer sits
 between CondAugment and the generator.
 
-Distribution: the four state variables use `synchronization=ON_READ` with
-`aggregation=ONLY_FIRST_REPLICA`. Under a `tf.distribute` strategy every
-replica then keeps its own buffer of its own shard's pairs and replays from
-it without any cross-replica traffic per step; a checkpoint saves replica 0's
-buffer, and restoring writes it into every replica (checked by hand under a
-two-device MirroredStrategy; there is no distribution test yet).
+Distribution: there is one buffer of the global batch, the same on every
+replica. Each step every replica all-gathers the replicas' fresh pairs and
+writes all of them (in replica order, as one device writes the global batch;
+the reservoir's slot draws are shared, not folded per replica), so the copies
+never diverge and the buffer is exactly the one a single device would hold at
+the same global batch. Replay draws (whether to replay, which rows, which
+slots) are each replica's own (`condgan.seeds`), so replicas replay different
+stored pairs into their own rows; a replaying replica swaps
+k = max(1, round(replay_fraction * b)) of its b rows. The state variables use
+`synchronization=ON_READ` with `aggregation=ONLY_FIRST_REPLICA` (each replica
+writes its own copy, no merge per step); a checkpoint saves replica 0's copy,
+which is every replica's, and a restore writes it into every replica, so a
+resumed run has the buffer it saved. Cost per step: one all-gather of the
+batch's (text_embedding, c), B x (512 + 128) float32 with the defaults. The
+alternative, a buffer per replica of its own shard, needs no gather but cannot
+be checkpointed whole (a restore would give every replica replica 0's buffer).
+(tests/test_distribute.py.)
 
 Memory: with `memory="ring"` (the default, the method as first built) the
 buffer holds the last `capacity` pairs, which at batch 32 and the default 2,048
@@ -28,9 +39,7 @@ sample of every pair seen so far (Vitter's algorithm R, applied row by row), so
 its memory spans the whole run: after n pairs each of them is in the buffer
 with probability capacity / n. Reservoir mode adds one state variable (`seen`,
 the number of pairs offered so far) and one random stream; ring checkpoints are
-unchanged. The Keras seed
-generator gives every replica the same draws, so replicas replace the same row
-positions from the same slot numbers of their own buffers. ON_READ variables do not
+unchanged. ON_READ variables do not
 support `scatter_*`, so writes are `assign(tensor_scatter_nd_update(...))`,
 which copies the buffer once per training step (2048 x (512 + 128) float32 =
 5 MB with the defaults: negligible next to a WaveGAN step). Keras 3.15's
@@ -44,6 +53,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from condgan import seeds
 from condgan.seeds import check_seed
 
 # What the buffer remembers: the last `capacity` pairs, or a uniform sample of all of them.
@@ -156,9 +166,10 @@ class EmbeddingReplay(keras.layers.Layer):
 
         # Always draw the same three streams so the random sequence depends on
         # the seed and the batch sizes only, not on the buffer's state.
-        decide = keras.random.uniform((), seed=self.seed_generator)
-        row_keys = keras.random.uniform((batch,), seed=self.seed_generator)
-        slot_draws = keras.random.uniform((batch,), seed=self.seed_generator)
+        # Under tf.distribute each replica draws its own (condgan.seeds).
+        decide = seeds.uniform((), self.seed_generator, per_row=False)
+        row_keys = seeds.uniform((batch,), self.seed_generator)
+        slot_draws = seeds.uniform((batch,), self.seed_generator)
 
         # float64 so that round() agrees with Python's for the k the docs promise.
         k = tf.cast(tf.round(self.replay_fraction * tf.cast(batch, tf.float64)), tf.int32)
@@ -177,6 +188,14 @@ class EmbeddingReplay(keras.layers.Layer):
         c_out = tf.where(mask, tf.stop_gradient(stored_c), c)
 
         # Automatic control dependencies order these writes after the gathers above.
+        ctx = seeds.replica_context()
+        if ctx is not None:
+            # One buffer of the global batch, identical on every replica: each writes all
+            # replicas' fresh pairs (in replica order, as one device would write the
+            # global batch) with the same (shared) random draws.
+            text_embedding, c = ctx.all_gather(
+                [tf.stop_gradient(text_embedding), tf.stop_gradient(c)], axis=0)
+            batch = tf.shape(text_embedding)[0]
         if self.memory == "reservoir":
             self._write_reservoir(text_embedding, c, batch)
         else:
@@ -203,7 +222,8 @@ class EmbeddingReplay(keras.layers.Layer):
         rows of one batch pick the same slot, the later row wins, as if written
         one at a time.
         """
-        draws = keras.random.uniform((batch,), seed=self.seed_generator, dtype="float64")
+        # Shared: every replica must pick the same slots for its copy of the buffer.
+        draws = seeds.uniform((batch,), self.seed_generator, dtype="float64", shared=True)
         seen = tf.convert_to_tensor(self.seen)
         n = seen + tf.range(tf.cast(batch, tf.int64), dtype=tf.int64)
         j = tf.minimum(tf.cast(tf.floor(draws * tf.cast(n + 1, tf.float64)), tf.int64), n)

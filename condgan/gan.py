@@ -27,7 +27,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from condgan import contrastive, losses, models
+from condgan import contrastive, losses, models, seeds
 from condgan.config import LOSSES, MISMATCH_WGAN_GP_ERROR, ModelConfig
 from condgan.embedding_replay import EmbeddingReplay
 from condgan.seeds import derive_seed
@@ -89,6 +89,9 @@ class CondGAN(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
         self.g_optimizer = None
         self.d_optimizer = None
+        # Every sub-network is built above; without this, fit under a tf.distribute
+        # strategy tries to build the model by calling it on the audio alone.
+        self.built = True
 
     # --- configuration -------------------------------------------------------------
     def compile(self, g_optimizer, d_optimizer, loss: str = "wgan_gp", gp_weight: float = 10.0,
@@ -181,8 +184,8 @@ class CondGAN(keras.Model):
 
     # --- training --------------------------------------------------------------------
     def _sample_z(self, batch_size):
-        return keras.random.normal((batch_size, self.model_config.latent_dim),
-                                   seed=self.seed_generator)
+        # Its own z on each tf.distribute replica (condgan.seeds).
+        return seeds.normal((batch_size, self.model_config.latent_dim), self.seed_generator)
 
     def discriminate(self, audio, text_embedding, training=True):
         """(score float32[B, 1], audio_vectors, caption_vectors); the vectors are None
@@ -198,8 +201,26 @@ class CondGAN(keras.Model):
     def _contrastive(self, audio_vectors, caption_vectors, text_embedding):
         if self.contrastive_weight == 0:
             return tf.constant(0.0)
+        ctx = seeds.replica_context()
+        if ctx is not None:
+            # The negatives are the whole global batch: every replica computes the global
+            # InfoNCE (all_gather is differentiable), and loss_scale 1 / R makes the summed
+            # gradients that of the one loss.
+            audio_vectors, caption_vectors, text_embedding = ctx.all_gather(
+                [audio_vectors, caption_vectors, text_embedding], axis=0)
         return contrastive.info_nce(audio_vectors, caption_vectors, text_embedding,
                                     self.contrastive_temperature)
+
+    @staticmethod
+    def _mismatched(text_embedding):
+        """`mismatched_captions` of the global batch (under tf.distribute: this replica's rows)."""
+        ctx = seeds.replica_context()
+        if ctx is None:
+            return mismatched_captions(text_embedding)
+        rows = tf.shape(text_embedding)[0]
+        rolled = mismatched_captions(ctx.all_gather(text_embedding, axis=0))
+        start = ctx.replica_id_in_sync_group * rows
+        return rolled[start:start + rows]
 
     def discriminator_step(self, audio, text_embedding, loss_scale=1.0):
         """One D update.
@@ -218,12 +239,13 @@ class CondGAN(keras.Model):
             fake_logits = self.discriminate(fake, text_embedding)[0]
             mismatch_logits = None
             if self.mismatch_weight > 0:
-                mismatch_logits = self.discriminate(audio, mismatched_captions(text_embedding))[0]
+                mismatch_logits = self.discriminate(audio, self._mismatched(text_embedding))[0]
             d_loss = losses.discriminator_loss(self.loss_kind, real_logits, fake_logits,
                                                mismatch_logits, self.mismatch_weight)
             gp = tf.constant(0.0)
             if self.loss_kind == "wgan_gp" and self.gp_weight > 0:
-                alpha = losses.sample_alpha(batch_size, self.seed_generator)
+                # = losses.sample_alpha(batch_size, self.seed_generator), per replica.
+                alpha = seeds.uniform((batch_size,), self.seed_generator)
                 gp = losses.gradient_penalty(self._critic(text_embedding), audio, fake, alpha)
             nce = self._contrastive(real_a, real_u, text_embedding)
             total = (d_loss + self.gp_weight * gp + self.contrastive_weight * nce) * loss_scale
@@ -256,7 +278,10 @@ class CondGAN(keras.Model):
             if self.mode_seeking_weight > 0:
                 z2 = self._sample_z(batch_size)
                 fake2 = self.generator([z2, c], training=True)
-                ms = losses.mode_seeking_loss(fake, fake2, z, z2)
+                ctx = seeds.replica_context()
+                # Its ratio of batch means is one of global-batch means under tf.distribute.
+                ms = losses.mode_seeking_loss(fake, fake2, z, z2, mean=None if ctx is None else (
+                    lambda x: ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(x))))
             total = (g_loss + kl + self.mode_seeking_weight * ms
                      + self.contrastive_weight * nce) * loss_scale
         variables = self.g_variables
@@ -293,9 +318,22 @@ class CondGAN(keras.Model):
                 "d_contrastive": d_nce, "g_contrastive": g_nce}
 
     def train_step(self, data):
-        """Keras `fit` entry: data is (audio, text_embedding, ...) from condgan.data."""
+        """Keras `fit` entry: data is (audio, text_embedding, ...) from condgan.data.
+
+        Under a tf.distribute strategy Keras runs it on each replica's share of
+        the global batch: losses are scaled by 1 / num_replicas_in_sync (the
+        gradients are summed across replicas) and the reported values are means
+        over the replicas, as in the Trainer.
+        """
         audio, text_embedding = data[0], data[1]
-        values = self.gan_step(audio, text_embedding)
+        ctx = seeds.replica_context()
+        if ctx is None:
+            values = self.gan_step(audio, text_embedding)
+        else:
+            values = self.gan_step(audio, text_embedding,
+                                   loss_scale=1.0 / ctx.num_replicas_in_sync)
+            values = dict(zip(values, ctx.all_reduce(tf.distribute.ReduceOp.MEAN,
+                                                     list(values.values()))))
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}

@@ -20,6 +20,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from condgan import seeds
+
 # Re-exported so that every layer of the method is found (and registered with
 # Keras) here; neither module imports this one, so there is no cycle.
 from condgan.cond_augment import CondAugment
@@ -68,7 +70,10 @@ class TextProjection(keras.layers.Layer):
         self.seed = seed
         self.dense = keras.layers.Dense(self.dim, name="dense")
         self.activation = keras.layers.LeakyReLU(negative_slope=0.2, name="leaky_relu")
-        self.drop = keras.layers.Dropout(self.dropout, seed=seed, name="dropout")
+        # The dropout mask's stream (what keras.layers.Dropout(dropout, seed) held), drawn
+        # through condgan.seeds so that each tf.distribute replica has its own masks.
+        if self.dropout > 0:
+            self.dropout_seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
         if len(input_shape) != 2:
@@ -79,7 +84,9 @@ class TextProjection(keras.layers.Layer):
 
     def call(self, text_embedding, training=None):
         x = self.activation(self.dense(text_embedding))
-        return self.drop(x, training=training)
+        if not training or self.dropout == 0:
+            return x
+        return seeds.dropout(x, self.dropout, self.dropout_seed_generator)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.dim)
@@ -142,9 +149,8 @@ class PhaseShuffle(keras.layers.Layer):
             return x
         rad = self.rad
         time = ops.shape(x)[1]
-        shifts = keras.random.randint(
-            (ops.shape(x)[0], 1, 1), minval=-rad, maxval=rad + 1, dtype="int32",
-            seed=self.seed_generator)
+        shifts = seeds.randint(  # its own shifts on each tf.distribute replica
+            (ops.shape(x)[0], 1, 1), -rad, rad + 1, self.seed_generator)
         padded = ops.pad(x, [[0, 0], [rad, rad], [0, 0]], mode="reflect")
         # y[t] = padded[t + rad - s]: one static slice per possible shift, each
         # example picks its own. Cheap for WaveGAN's small radii, and unlike a

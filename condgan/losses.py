@@ -27,8 +27,10 @@ Scaling under `tf.distribute`:
   needs rescaling. For reporting, reduce the returned (unscaled) values with
   `ReduceOp.MEAN` across replicas.
   `mode_seeking_loss` follows the MSGAN reference and is a ratio of batch
-  means, not a mean of per-example terms; dividing it by the number of replicas
-  gives the mean of the per-replica values, which is the intended quantity.
+  means, not a mean of per-example terms: pass it `mean=` a cross-replica mean
+  (as `condgan.gan` does) so that every replica computes the global batch's
+  ratio; divided by the number of replicas like the other terms, the summed
+  gradients are then those of that one loss.
 """
 
 from __future__ import annotations
@@ -255,7 +257,7 @@ def gradient_penalty(critic_fn: Callable[[tf.Tensor], tf.Tensor], real, fake, al
     return tf.reduce_mean(tf.square(norms - 1.0))
 
 
-def mode_seeking_loss(fake_1, fake_2, z_1, z_2, eps: float = 1e-5) -> tf.Tensor:
+def mode_seeking_loss(fake_1, fake_2, z_1, z_2, eps: float = 1e-5, mean=None) -> tf.Tensor:
     """Mode-seeking regulariser of MSGAN (Mao et al., CVPR 2019).
 
     As in the reference implementation (HelenMao/MSGAN, e.g.
@@ -279,6 +281,9 @@ def mode_seeking_loss(fake_1, fake_2, z_1, z_2, eps: float = 1e-5) -> tf.Tensor:
       z_2: float[batch, latent_dim], drawn independently of z_1 (equal
         latents make the ratio 0 / 0).
       eps: keeps the loss finite for a fully collapsed generator.
+      mean: optional function tensor -> scalar replacing `tf.reduce_mean` in the
+        two means, e.g. a mean over all tf.distribute replicas' rows (then the
+        loss is that of the global batch on every replica).
 
     Returns:
       float32 scalar in (0, 1 / eps], to minimise with respect to the
@@ -298,5 +303,6 @@ def mode_seeking_loss(fake_1, fake_2, z_1, z_2, eps: float = 1e-5) -> tf.Tensor:
             f"fake_1 and fake_2 must have the same shape, got {fake_1.shape} and {fake_2.shape}")
     if not z_1.shape.is_compatible_with(z_2.shape):
         raise ValueError(f"z_1 and z_2 must have the same shape, got {z_1.shape} and {z_2.shape}")
-    ratio = tf.reduce_mean(tf.abs(fake_1 - fake_2)) / tf.reduce_mean(tf.abs(z_1 - z_2))
+    mean = mean or tf.reduce_mean
+    ratio = mean(tf.abs(fake_1 - fake_2)) / mean(tf.abs(z_1 - z_2))
     return 1.0 / (ratio + eps)

@@ -6,6 +6,8 @@
   model_dir/caption_embeddings.npz caption -> text embedding used for training
   model_dir/checkpoints/ckpt-N     tf.train.Checkpoint: step, weights, optimizers, replay buffer
   model_dir/events.out.tfevents.*  TensorBoard scalars, audio and spectrogram images
+  model_dir/worker-N-scratch/      multi-worker only: worker N's (not the chief's) copy of
+                                   each save, deleted after the save (see `train`)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
+from condgan import distribute
 from condgan.config import Config, ConfigError
 from condgan.training import summaries
 from condgan.training.preemption import Stopped, StopRequest, signal_name
@@ -224,13 +227,25 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
     checkpoint = trainer.checkpoint()
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR),
                                          max_to_keep=t.keep_checkpoints)
+    # Multi-worker: every worker restores from the chief's checkpoints (model_dir must be
+    # on a file system all workers share) and takes part in every save, but only the
+    # chief writes the run directory; the others save into a scratch directory of their
+    # own, deleted after each save, and write no config, summaries or dumps.
+    chief = distribute.is_chief(trainer.strategy)
+    scratch = os.path.join(model_dir, f"worker-{distribute.task_id(trainer.strategy)}-scratch")
     start = restore_latest(trainer, manager, log)
-    _remove_partial_writes(manager.directory, log)
+    if chief:
+        _remove_partial_writes(manager.directory, log)
     if start:
         log(f"resumed from checkpoint {manager.directory}/ckpt-{start} at step {start}")
     apply_learning_rates(trainer, config, log if start else (lambda s: None))
-    config.save(os.path.join(model_dir, CONFIG_NAME))  # only once the resume is known to work
-    writer = tf.summary.create_file_writer(model_dir)
+    if chief:
+        config.save(os.path.join(model_dir, CONFIG_NAME))  # only once the resume is known to work
+        writer = tf.summary.create_file_writer(model_dir)
+    else:
+        writer = tf.summary.create_noop_writer()
+        summary_batch = None
+        manager = tf.train.CheckpointManager(checkpoint, scratch, max_to_keep=1)
     if start == 0:
         with writer.as_default():
             tf.summary.text("config", "```\n" + config.to_json() + "\n```", step=0)
@@ -251,6 +266,8 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
         if reason:
             log(f"{reason}: saving a checkpoint at step {step}")
         manager.save(checkpoint_number=step)
+        if not chief:
+            tf.io.gfile.rmtree(scratch)
         saved = step
 
     stopped = None
@@ -281,7 +298,7 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
                         f"(at step {step}); stopping: lower the learning rates or check the data")
             else:
                 consecutive_skips = 0
-                _check_finite(values_np, step, checkpoint, model_dir)
+                _check_finite(values_np, step, checkpoint, model_dir if chief else scratch)
             at_summary = step % t.summary_every == 0 or step == t.steps
             at_checkpoint = step % t.checkpoint_every == 0 or step == t.steps
             if at_summary:

@@ -130,10 +130,15 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
         with preemption.stop_on_signals() as stop:
             return train_from_config(config, model_dir, log, stop_after, max_seconds,
                                      length_given, stop)
-    from condgan import data, records
+    from condgan import data, distribute, records
     from condgan.training import loop
     from condgan.training.trainer import Trainer, build_gan
 
+    try:
+        # First: a multi-worker strategy must exist before TensorFlow runs an op.
+        strategy = distribute.make_strategy(config.train.strategy)
+    except distribute.StrategyError as e:
+        raise UserError(str(e)) from e
     try:
         card = records.load_card(config.data.data_dir)
         os.makedirs(model_dir, exist_ok=True)
@@ -146,8 +151,12 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
     import keras
 
     keras.utils.set_random_seed(config.train.seed)
-    gan = build_gan(config)
-    trainer = Trainer(gan, skip_nonfinite=config.train.skip_nonfinite)
+    gan = build_gan(config, strategy)
+    trainer = Trainer(gan, strategy, skip_nonfinite=config.train.skip_nonfinite)
+    try:
+        trainer.check_batch_size(config.train.batch_size)
+    except ValueError as e:
+        raise UserError(str(e)) from e
 
     def make_iterator(start_step: int):
         ds = data.make_dataset(config.data.data_dir, "train", config.train.batch_size, embeddings,

@@ -98,6 +98,9 @@ HELP = {
     "train.skip_nonfinite": "Undo a step whose losses or weights are not finite, count it and go "
                             "on (default: stop the run; its checkpoints end at the last finite "
                             "step).",
+    "train.strategy": "default (one device), mirrored (every local GPU, else the CPU) or "
+                      "multi_worker (the cluster in $TF_CONFIG; run the same command on every "
+                      "worker). The batch size stays global.",
 }
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 

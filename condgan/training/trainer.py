@@ -4,23 +4,23 @@ The step itself is `CondGAN.gan_step` (the same code `fit` runs). The Trainer
 only wraps it in `tf.function` and `strategy.run`, scales every loss term by
 1 / num_replicas_in_sync (gradients are summed across replicas) and averages
 the reported values. Checkpoint cadence and summaries live in `loop.py`.
+
+Under a strategy with R replicas, each replica trains on its b = B / R rows of
+the global batch B with its own random draws (z, CondAugment noise, dropout
+masks, phase shifts, GP weights: `condgan.seeds` folds the replica id into
+each seed), and the update is that of the global batch: the per-row means
+(adversarial losses, GP, KL) are averaged over replicas by the 1 / R scaling,
+and the terms that couple rows (mode seeking, the contrastive InfoNCE, the
+mismatched captions) are computed over the global batch (condgan.gan).
 """
 
 from __future__ import annotations
-
-import warnings
 
 import keras
 import tensorflow as tf
 
 from condgan.config import Config
 from condgan.gan import CondGAN
-
-MULTI_REPLICA_WARNING = (
-    "{} replicas: every replica draws the same z, CondAugment noise, dropout masks and phase "
-    "shifts (the Keras seed generators are mirrored), so the generated part of the global "
-    "batch repeats per replica; the gradients are right for that batch. Prefer one device "
-    "with a larger batch until per-replica seeds are implemented.")
 
 
 def build_gan(config: Config, strategy: tf.distribute.Strategy | None = None) -> CondGAN:
@@ -64,12 +64,6 @@ class Trainer:
         self.gan = gan
         self.skip_nonfinite = bool(skip_nonfinite)
         self.strategy = strategy or tf.distribute.get_strategy()
-        if self.strategy.num_replicas_in_sync > 1:
-            # Keras seed generators hold one (mirrored) state, so every replica draws
-            # the same numbers: the update is still that of the global batch of real
-            # clips, but its fakes repeat R times.
-            warnings.warn(MULTI_REPLICA_WARNING.format(self.strategy.num_replicas_in_sync),
-                          stacklevel=2)
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
             # Steps undone by skip_nonfinite over the whole run (checkpointed).
@@ -108,8 +102,37 @@ class Trainer:
         # process-wide counters).
         return [v for v in self.gan.variables if v.path.endswith("seed_generator_state")]
 
+    def check_batch_size(self, batch_size: int) -> None:
+        """Refuses a global batch the replicas cannot share equally (the 1 / R loss
+        scaling assumes equal shares).
+
+        Raises:
+          ValueError: naming the batch size and the number of replicas.
+        """
+        if batch_size % self.num_replicas:
+            raise ValueError(f"train.batch_size={batch_size} is not a multiple of the "
+                             f"{self.num_replicas} replicas of the {self.strategy_name} strategy "
+                             "(the batch size is global: each replica takes an equal share)")
+
+    @property
+    def strategy_name(self) -> str:
+        return type(self.strategy).__name__
+
     def distribute(self, dataset: tf.data.Dataset):
-        """Splits a dataset of global batches across the strategy's replicas."""
+        """Splits a dataset of global batches across the strategy's replicas.
+
+        With several workers every worker reads the whole pipeline and keeps its
+        own share of each global batch (tf.data auto-shard policy DATA): correct
+        for any number of shard files; the same data seed on every worker makes
+        the shares disjoint.
+        """
+        from condgan import distribute
+
+        if distribute.is_multi_worker(self.strategy):
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = (
+                tf.data.experimental.AutoShardPolicy.DATA)
+            dataset = dataset.with_options(options)
         return self.strategy.experimental_distribute_dataset(dataset)
 
     @tf.function

@@ -1,0 +1,236 @@
+"""Child processes of tests/test_distribute.py (each needs a fresh TensorFlow).
+
+  python _distribute_child.py mirrored OUT.json
+      two logical CPU devices; compares MirroredStrategy with one device.
+  python _distribute_child.py worker TASK_INDEX MODEL_DIR OUT.npz STEPS [STEP_DELAY_S]
+      one worker of a MultiWorkerMirroredStrategy cluster (TF_CONFIG set by the
+      parent) training through condgan.training.loop; writes its final weights.
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+TEXT_DIM = 16
+
+
+def tiny_config(**overrides):
+    from condgan.config import Config
+
+    cfg = Config()
+    m = cfg.model
+    m.length, m.model_dim, m.text_dim, m.cond_dim, m.latent_dim = 1024, 4, TEXT_DIM, 8, 8
+    m.replay, m.replay_capacity, m.replay_prob, m.replay_fraction = True, 16, 1.0, 1.0
+    t = cfg.train
+    t.batch_size, t.n_critic, t.steps, t.checkpoint_every, t.summary_every = 4, 2, 4, 2, 2
+    t.n_critic, t.mode_seeking_weight = 1, 1e-3
+    for key, value in overrides.items():
+        section, name = key.split("__")
+        setattr(getattr(cfg, section), name, value)
+    return cfg.validate()
+
+
+def batches(n, batch=4, seed=0):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    audio = rng.uniform(-0.5, 0.5, (n * batch, 1024, 1)).astype("float32")
+    text = rng.normal(size=(n * batch, TEXT_DIM)).astype("float32")
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    text[1] = text[0]  # a repeated caption (the contrastive term's multi-positive case)
+    return tf.data.Dataset.from_tensor_slices((audio, text)).batch(batch, drop_remainder=True)
+
+
+def build_sgd(cfg, strategy):
+    """As trainer.build_gan but with SGD: Adam's update hardly changes when every
+    gradient is scaled by R, SGD's is R times larger, so SGD shows a scaling error."""
+    import keras
+
+    from condgan.gan import CondGAN
+
+    keras.utils.set_random_seed(cfg.train.seed)
+    t = cfg.train
+    with strategy.scope():
+        gan = CondGAN(cfg.model, seed=t.seed)
+        gan.compile(g_optimizer=keras.optimizers.SGD(0.01), d_optimizer=keras.optimizers.SGD(0.01),
+                    loss=t.loss, gp_weight=t.gp_weight, n_critic=t.n_critic,
+                    mode_seeking_weight=t.mode_seeking_weight, mismatch_weight=t.mismatch_weight,
+                    contrastive_weight=t.contrastive_weight,
+                    contrastive_temperature=t.contrastive_temperature)
+        gan.build_optimizers()
+    return gan
+
+
+def state(gan):
+    """Every model variable (weights, replay buffer, seed states) by position."""
+    return [np.asarray(v.numpy()) for v in gan.variables]
+
+
+def floats(values):
+    return [v for v in values if np.issubdtype(v.dtype, np.floating)]
+
+
+def max_diff(a, b):
+    return max(float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)), initial=0.0))
+               for x, y in zip(a, b))
+
+
+def mirrored(out_path):
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    tf.config.experimental.enable_op_determinism()
+
+    from condgan import seeds
+    from condgan.training.trainer import Trainer
+
+    mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    one = tf.distribute.get_strategy()
+    report = {"replicas": mirrored_strategy.num_replicas_in_sync, "configs": {}}
+    configs = {
+        # GP, KL, mode seeking, dropout, phase shuffle, ring replay.
+        "wgan_gp": tiny_config(),
+        # hinge with mismatched captions and the contrastive term, reservoir replay.
+        "hinge": tiny_config(train__loss="hinge", train__mismatch_weight=0.5,
+                             train__contrastive_weight=1.0, model__contrastive_dim=4,
+                             model__replay_memory="reservoir"),
+    }
+    for name, cfg in configs.items():
+        ds = batches(2)
+        rows = {}
+        # Trainer path.
+        reference = Trainer(build_sgd(cfg, one))
+        ref_values = [{k: float(v) for k, v in reference.train_step(b).items()} for b in ds]
+        with seeds.global_batch_streams():
+            trainer = Trainer(build_sgd(cfg, mirrored_strategy), mirrored_strategy)
+            values = [{k: float(v) for k, v in trainer.train_step(b).items()}
+                      for b in trainer.distribute(ds)]
+        rows["trainer_loss_max_diff"] = max(abs(a[k] - b[k]) for a, b in zip(ref_values, values)
+                                            for k in a)
+        rows["trainer_state_max_diff"] = max_diff(state(reference.gan), state(trainer.gan))
+        rows["weights_moved"] = max_diff(floats(state(reference.gan)),
+                                         floats(state(build_sgd(cfg, one))))
+        rows["losses"] = ref_values[-1]
+        # Every replica holds the same replay buffer (the one-device buffer).
+        copies = [np.asarray(v) for v in
+                  mirrored_strategy.experimental_local_results(trainer.gan.replay.c_buffer.value)]
+        rows["replay_copies_max_diff"] = max_diff([copies[0]], [copies[1]])
+        rows["replay_count"] = int(trainer.gan.replay.count.numpy())
+        report["configs"][name] = rows
+        if name != "wgan_gp":
+            continue
+        # Keras fit path (one config: it costs two more traces).
+        ref_gan = build_sgd(cfg, one)
+        ref_history = ref_gan.fit(ds, epochs=1, verbose=0).history
+        with seeds.global_batch_streams():
+            gan = build_sgd(cfg, mirrored_strategy)
+            history = gan.fit(ds, epochs=1, verbose=0).history
+        rows["fit_state_max_diff"] = max_diff(state(ref_gan), state(gan))
+        rows["fit_loss_max_diff"] = max(abs(ref_history[k][-1] - history[k][-1])
+                                        for k in ref_history)
+    report["draws"] = replica_draws(mirrored_strategy)
+    try:
+        trainer.check_batch_size(3)
+        report["batch_error"] = None
+    except ValueError as e:
+        report["batch_error"] = str(e)
+    with open(out_path, "w") as f:
+        json.dump(report, f)
+
+
+def replica_draws(strategy):
+    """Per-replica draws in the default (fold-in) mode, from identical inputs."""
+    import tensorflow as tf
+
+    from condgan.layers import PhaseShuffle, TextProjection
+    from condgan.training.trainer import Trainer
+
+    cfg = tiny_config()
+    gan = build_sgd(cfg, strategy)
+    trainer = Trainer(gan, strategy)
+    with strategy.scope():
+        projection = TextProjection(8, dropout=0.5, seed=3)
+        projection.build((None, TEXT_DIM))
+        shuffle = PhaseShuffle(2, seed=4)
+    z_state_before = np.asarray(gan.seed_generator.state.numpy())
+    text = tf.ones([2, TEXT_DIM]) / np.sqrt(TEXT_DIM)
+
+    @tf.function
+    def draw():
+        def fn():
+            return {"z": gan._sample_z(2),
+                    "c": gan.conditioner(text, training=True),
+                    "dropout": projection(text, training=True),
+                    "shift": shuffle(tf.reshape(tf.range(2 * 8, dtype=tf.float32), [2, 8, 1]),
+                                     training=True)}
+        return strategy.run(fn)
+
+    out = draw()
+    local = {k: [np.asarray(x) for x in strategy.experimental_local_results(v)]
+             for k, v in out.items()}
+    # The reference: replica r's z is N(0, 1) seeded by fold_in(state, r).
+    seed = tf.cast(tf.math.floormod(tf.constant(z_state_before), tf.int32.max - 1), tf.int32)
+    expected = [tf.random.stateless_normal(
+        [2, cfg.model.latent_dim], seed=tf.random.experimental.stateless_fold_in(seed, r)).numpy()
+        for r in range(2)]
+    states = [np.asarray(v) for v in strategy.experimental_local_results(gan.seed_generator.state.value)]
+    return {
+        "differ": {k: bool(np.max(np.abs(v[0] - v[1])) > 1e-6) for k, v in local.items()},
+        "z_matches_fold_in_reference": bool(all(np.allclose(local["z"][r], expected[r])
+                                                for r in range(2))),
+        "z_state_advanced_by": (states[0] - z_state_before).tolist(),
+        "z_states_equal_on_replicas": bool(np.array_equal(states[0], states[1])),
+        "rng_states": len(trainer.rng_states()),
+    }
+
+
+class SlowIterator:
+    """Batches with a pause before each (so a parent can kill a worker mid-run)."""
+
+    def __init__(self, iterator, delay):
+        self.iterator, self.delay = iterator, delay
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        time.sleep(self.delay)
+        return next(self.iterator)
+
+
+def worker(task_index, model_dir, out_path, steps, delay=0.0):
+    from condgan import distribute
+    from condgan.training import loop
+    from condgan.training.trainer import Trainer, build_gan
+
+    strategy = distribute.make_strategy("multi_worker")
+    import tensorflow as tf  # noqa: F401 (after the strategy, as run.py does)
+
+    cfg = tiny_config(train__steps=steps, train__checkpoint_every=2, train__summary_every=100,
+                      train__strategy="multi_worker")
+    trainer = Trainer(build_gan(cfg, strategy), strategy)
+
+    def make_iterator(start_step):
+        return SlowIterator(iter(trainer.distribute(batches(8, seed=start_step).repeat())), delay)
+
+    out = loop.train(trainer, make_iterator, cfg, model_dir, 8000,
+                     log=lambda s: print(f"[worker {task_index}] {s}", file=sys.stderr, flush=True))
+    np.savez(out_path, step=out["step"], chief=distribute.is_chief(strategy),
+             replicas=strategy.num_replicas_in_sync,
+             **{f"v{i}": v for i, v in enumerate(state(trainer.gan))})
+    print(f"[worker {task_index}] done at step {out['step']}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if sys.argv[1] == "mirrored":
+        mirrored(sys.argv[2])
+    elif sys.argv[1] == "worker":
+        worker(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]),
+               float(sys.argv[6]) if len(sys.argv) > 6 else 0.0)
+    else:
+        raise SystemExit(f"unknown mode {sys.argv[1]!r}")
