@@ -81,6 +81,39 @@ def test_a_good_tf_config_parses():
     assert distribute.parse_tf_config(text)["task"] == {"type": "worker", "index": 1}
 
 
+# --- condgan.seeds draws on one device: exactly the Keras calls they replace ----------------
+
+@pytest.mark.parametrize("streams", ["default", "global_batch"])
+def test_one_replica_draws_are_the_keras_draws(streams):
+    import contextlib
+
+    import keras
+    import tensorflow as tf
+
+    from condgan import seeds
+
+    x = tf.reshape(tf.range(24, dtype=tf.float32), [4, 6])
+    ours, theirs = keras.random.SeedGenerator(7), keras.random.SeedGenerator(7)
+    context = seeds.global_batch_streams() if streams == "global_batch" else contextlib.nullcontext()
+    with context:
+        pairs = [
+            (seeds.normal((4, 3), ours), keras.random.normal((4, 3), seed=theirs)),
+            (seeds.truncated_normal((4, 3), ours),
+             keras.random.truncated_normal((4, 3), seed=theirs)),
+            (seeds.uniform((), ours, per_row=False), keras.random.uniform((), seed=theirs)),
+            (seeds.uniform((5,), ours, dtype="float64"),
+             keras.random.uniform((5,), dtype="float64", seed=theirs)),
+            (seeds.randint((4, 1, 1), -2, 3, ours),
+             keras.random.randint((4, 1, 1), -2, 3, seed=theirs)),
+            (seeds.dropout(x, 0.5, ours), keras.random.dropout(x, 0.5, seed=theirs)),
+        ]
+    for a, b in pairs:
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(ours.state.numpy(), theirs.state.numpy())
+    assert seeds.dropout(x, 0.0, ours) is x  # rate 0: no draw
+    np.testing.assert_array_equal(ours.state.numpy(), theirs.state.numpy())
+
+
 # --- MirroredStrategy over two logical CPUs ---------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -361,33 +361,6 @@ def test_config_rejects_a_mismatch_weight_of_one_or_with_wgan_gp():
                                          loss="wgan_gp", mismatch_weight=0.5)
 
 
-def test_more_than_one_replica_warns_that_replicas_share_random_draws():
-    # Two logical CPU devices must be made before TensorFlow starts: a fresh process.
-    code = textwrap.dedent("""
-        import warnings
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from condgan.config import Config
-        from condgan.training.trainer import Trainer, build_gan
-        cfg = Config()
-        cfg.model.length, cfg.model.model_dim, cfg.model.text_dim = 1024, 4, 16
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        gan = build_gan(cfg.validate(), strategy)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            Trainer(gan, strategy)
-            Trainer(build_gan(cfg), None)  # one replica: silent
-        print("WARNINGS", [str(w.message)[:40] for w in caught])
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "WARNINGS ['2 replicas: every replica draws the same']" in out.stdout
-
-
 def test_contrastive_term_trains_the_heads_and_is_refused_without_them():
     cfg = tiny_config()
     with pytest.raises(ValueError, match="contrastive heads"):

@@ -170,12 +170,22 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
     audio, text, captions, _ = next(_DataErrors(iter(summary_ds), config.data.data_dir))
     summary_batch = (audio.numpy(), text.numpy(), captions.numpy())
     kwargs = {"log": log} if log else {}
+    import tensorflow as tf
+
     try:
         return loop.train(trainer, make_iterator, config, model_dir, config.model.sample_rate,
                           summary_batch=summary_batch, stop_after=stop_after,
                           max_seconds=max_seconds, stop=stop, **kwargs)
     except (loop.CheckpointError, ConfigError) as e:
         raise UserError(str(e)) from e
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
+            tf.errors.DeadlineExceededError) as e:
+        if not distribute.is_multi_worker(strategy):
+            raise
+        first = str(e.message).strip().splitlines()[0] if str(e.message).strip() else type(e).__name__
+        raise UserError(f"another worker of the cluster stopped or cannot be reached ({first}); "
+                        f"the newest checkpoint is in {model_dir}; start every worker again "
+                        "to resume from it") from e
 
 
 class _DataErrors:
