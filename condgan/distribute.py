@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 
 import tensorflow as tf
 
@@ -110,7 +112,28 @@ def make_strategy(name: str, devices: list[str] | None = None) -> tf.distribute.
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices)
     parse_tf_config(os.environ.get("TF_CONFIG"))
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    reinstall_signal_handlers()
+    return strategy
+
+
+def reinstall_signal_handlers(signals=(signal.SIGTERM, signal.SIGINT)) -> None:
+    """Gives the process's Python signal handlers back their signals.
+
+    The coordination service a MultiWorkerMirroredStrategy starts installs a C++
+    SIGTERM handler (TensorFlow's preemption notifier) over Python's, so a SIGTERM
+    no longer reaches Python: a handler installed before the strategy (e.g. the
+    training loop's checkpoint-and-stop, `condgan.training.preemption`) would never
+    run and the process would train on. Re-installing the Python-level handlers
+    (what `signal.getsignal` still reports) undoes that. Main thread only (else a
+    no-op, as Python allows handlers only there).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in signals:
+        handler = signal.getsignal(signum)
+        if handler is not None:
+            signal.signal(signum, handler)
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:

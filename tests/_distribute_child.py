@@ -203,6 +203,15 @@ class SlowIterator:
 
 
 def worker(task_index, model_dir, out_path, steps, delay=0.0):
+    from condgan.training import preemption
+
+    # As condgan-train: the SIGTERM handler first, then the strategy (which must give
+    # the signal back to it, see distribute.reinstall_signal_handlers).
+    with preemption.stop_on_signals() as stop:
+        _worker(task_index, model_dir, out_path, steps, delay, stop)
+
+
+def _worker(task_index, model_dir, out_path, steps, delay, stop):
     from condgan import distribute
     from condgan.training import loop
     from condgan.training.trainer import Trainer, build_gan
@@ -217,9 +226,10 @@ def worker(task_index, model_dir, out_path, steps, delay=0.0):
     def make_iterator(start_step):
         return SlowIterator(iter(trainer.distribute(batches(8, seed=start_step).repeat())), delay)
 
-    out = loop.train(trainer, make_iterator, cfg, model_dir, 8000,
+    out = loop.train(trainer, make_iterator, cfg, model_dir, 8000, stop=stop,
                      log=lambda s: print(f"[worker {task_index}] {s}", file=sys.stderr, flush=True))
     np.savez(out_path, step=out["step"], chief=distribute.is_chief(strategy),
+             stopped=out.get("stopped", 0),
              replicas=strategy.num_replicas_in_sync,
              **{f"v{i}": v for i, v in enumerate(state(trainer.gan))})
     print(f"[worker {task_index}] done at step {out['step']}", file=sys.stderr, flush=True)
