@@ -53,7 +53,9 @@ def test_train_kill_resume_export_generate(tmp_path, tiny_data, text_encoder_dir
     assert proc.returncode == 0, err[-3000:]  # a preemption is not a failure
     killed_at = int(err.split("stopped by SIGTERM at step ")[1].split(":")[0])
     assert killed_at >= 2
-    assert f"saving a checkpoint at step {killed_at}" in err, err[-3000:]
+    # A SIGTERM right after a periodic save finds that step already saved.
+    assert (f"saving a checkpoint at step {killed_at}" in err
+            or f"the checkpoint of step {killed_at} is already saved" in err), err[-3000:]
     assert f"stopped at step {killed_at} by SIGTERM" in out
 
     # Same command again: resumes from the kill's checkpoint and finishes.

@@ -221,6 +221,27 @@ def test_a_stop_request_during_training_checkpoints_and_returns(tmp_path):
                for s in lines), lines
 
 
+def test_a_stop_request_right_after_a_periodic_save_says_that_step_is_saved(tmp_path):
+    cfg = tiny_config()
+    cfg.train.steps, cfg.train.checkpoint_every = 100, 4
+    trainer = new_trainer(cfg)
+    stop = preemption.StopRequest()
+    it = iter(tiny_batches().repeat())
+
+    class SignalAtStep3:  # step 4 completes, is saved periodically, then the stop is seen
+        def __next__(self):
+            if int(trainer.step.numpy()) == 3:
+                stop.request(15)
+            return next(it)
+
+    lines = []
+    _, out = train(cfg, tmp_path, iterator=SignalAtStep3(), log=lines.append, stop=stop,
+                   trainer=trainer)
+    assert out["step"] == 4 and latest(tmp_path).endswith("ckpt-4")
+    assert any("the checkpoint of step 4 is already saved" in s for s in lines), lines
+    assert not any("saving a checkpoint at step 4" in s for s in lines), lines
+
+
 def test_a_stop_request_before_the_first_step_saves_nothing(tmp_path):
     cfg = tiny_config()
     stop = preemption.StopRequest()

@@ -258,6 +258,8 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
     def save(reason: str | None = None) -> None:
         nonlocal saved
         if step <= saved:
+            if reason:  # e.g. SIGTERM right after a periodic save: say where the state is
+                log(f"{reason}: the checkpoint of step {step} is already saved")
             return
         if not state_is_finite(trainer):
             log(f"not saving step {step}: its weights are not finite; the newest checkpoint "
