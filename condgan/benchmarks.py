@@ -327,6 +327,47 @@ def train_step_benchmark(config, calls: int, warmup: int = 2, **step_kwargs) -> 
             "losses_finite": bool(all(np.isfinite(float(v)) for v in values.values()))}
 
 
+def where_chain_phase_shuffle(layer, x, training=None):
+    """`condgan.layers.PhaseShuffle.call` as it was before issue 9: one `where` per
+    possible shift (the A of the phase-shuffle speed attempt; the layer now uses one
+    batched gather). Same output, same random stream."""
+    import keras  # pylint: disable=g-import-not-at-top
+    from keras import ops  # pylint: disable=g-import-not-at-top
+
+    if not training or layer.rad == 0:
+        return x
+    rad = layer.rad
+    time_steps = ops.shape(x)[1]
+    shifts = keras.random.randint((ops.shape(x)[0], 1, 1), minval=-rad, maxval=rad + 1,
+                                  dtype="int32", seed=layer.seed_generator)
+    padded = ops.pad(x, [[0, 0], [rad, rad], [0, 0]], mode="reflect")
+    out = x
+    for s in range(-rad, rad + 1):
+        if s:
+            shifted = ops.slice(padded, [0, rad - s, 0],
+                                [ops.shape(x)[0], time_steps, ops.shape(x)[2]])
+            out = ops.where(ops.equal(shifts, s), shifted, out)
+    return out
+
+
+def phase_shuffle_comparison(config, rounds: int) -> dict:
+    """The step with `PhaseShuffle`'s batched gather against the same step traced with
+    `where_chain_phase_shuffle` swapped in, interleaved."""
+    from condgan import layers  # pylint: disable=g-import-not-at-top
+
+    gather_step, _ = make_train_step(config)
+    gather_step()
+    original = layers.PhaseShuffle.call
+    where_step, _ = make_train_step(config)
+    layers.PhaseShuffle.call = where_chain_phase_shuffle
+    try:
+        where_step()  # traces with the where chain
+    finally:
+        layers.PhaseShuffle.call = original
+    return interleaved({"where chain (before)": where_step,
+                        "one gather (layers.PhaseShuffle)": gather_step}, rounds)
+
+
 def host_sync_comparison(config, steps: int, rounds: int) -> dict:
     """`steps` steps with the loop's per-step reads (the step counter and every value as
     a Python float, as `condgan.training.loop.train` does) against `steps` steps that
@@ -390,7 +431,7 @@ def profile_train_step(config, calls: int = 3, top: int = 15) -> dict:
                 continue
             for event in line.events:
                 name = names.get(event.metadata_id, "")
-                if ":" in name:  # "op_name:OpType"
+                if ":" in name and "::" not in name:  # "op_name:OpType", not "Executor::Process"
                     per_op[name.rsplit(":", 1)[1]] += event.duration_ps / 1e9 / calls
     total = sum(per_op.values())
     ops = [(op, ms / total, ms) for op, ms in per_op.most_common(top)] if total else []
@@ -592,10 +633,10 @@ def torch_wavegan(model_dim: int, length: int = 16384, latent_dim: int = 100):
     return Generator(), Discriminator()
 
 
-def torch_peer_benchmark(model_dim: int, batch_size: int, calls: int, warmup: int = 2,
-                         threads: int = 2, length: int = 16384, latent_dim: int = 100) -> dict:
-    """ms per hinge step of the PyTorch peer: one D update (real + fake) and one G update,
-    Adam(1e-4, 0.5, 0.9), `threads` intra-op threads.
+def torch_peer_step(model_dim: int, batch_size: int, threads: int = 2, length: int = 16384,
+                    latent_dim: int = 100):
+    """A zero-argument callable: one hinge step of the PyTorch peer, one D update (real +
+    fake) and one G update, Adam(1e-4, 0.5, 0.9), `threads` intra-op threads.
 
     Raises:
       ImportError: torch is not installed (the `bench` extra).
@@ -623,6 +664,24 @@ def torch_peer_benchmark(model_dim: int, batch_size: int, calls: int, warmup: in
         g_opt.step()
         return float(d_loss), float(g_loss)
 
-    stats = summarize(time_calls(step, calls, warmup))
-    return {**stats, "threads": threads, "torch": torch.__version__,
-            "examples_per_s": batch_size / (stats["median_ms"] / 1000.0)}
+    return step
+
+
+def torch_peer_comparison(config, rounds: int, threads: int = 2) -> dict:
+    """The PyTorch peer's step against condgan's step of `config` (its WaveGAN width,
+    length and batch), interleaved in this process.
+
+    Returns:
+      `interleaved` of {"pytorch peer", "condgan"}: condgan's "speedup_vs_first" is
+      how many times faster than the peer it is; plus "threads" and "torch" (version).
+
+    Raises:
+      ImportError: torch is not installed (the `bench` extra).
+    """
+    import torch  # pylint: disable=g-import-not-at-top
+
+    peer = torch_peer_step(config.model.model_dim, config.train.batch_size, threads,
+                           config.model.length, config.model.latent_dim)
+    ours, _ = make_train_step(config)
+    return {**interleaved({"pytorch peer": peer, "condgan": ours}, rounds), "threads": threads,
+            "torch": torch.__version__}

@@ -123,6 +123,8 @@ def items(quick: bool, text_encoder: str | None) -> list[dict]:
          "rounds": rounds},
         {"name": "attempt/fused_d_pass/small", "kind": "ab_fused", "config": small,
          "rounds": rounds},
+        {"name": "attempt/phase_shuffle_gather/small", "kind": "ab_phase_shuffle",
+         "config": small, "rounds": rounds},
         {"name": "attempt/host_sync/synth", "kind": "host_sync", "config": synth,
          "steps": 2 if quick else 10, "rounds": rounds},
         {"name": "attempt/xla/small", "kind": "ab_xla", "config": small,
@@ -140,10 +142,9 @@ def items(quick: bool, text_encoder: str | None) -> list[dict]:
             out.append({"name": f"attempt/threads/{name}/pass{rep}", "kind": "train",
                         "config": synth, "calls": calls or 20, "warmup": 2, **extra})
     out += [
-        {"name": "torch_peer/small", "kind": "torch",
-         "model_dim": small["model"]["model_dim"], "batch_size": small["train"]["batch_size"],
-         "calls": calls or 15},
-        {"name": "input_pipeline", "kind": "pipeline", "length": small["model"]["length"],
+        {"name": "torch_peer/small", "kind": "torch", "config": small,
+         "rounds": 2 if quick else 8},
+        {"name": "input_pipeline/small", "kind": "pipeline", "length": small["model"]["length"],
          "batch_size": small["train"]["batch_size"], "num_clips": 64 if quick else 2048,
          "seconds": 0.5 if quick else 6.0},
         {"name": "savedmodel/small", "kind": "savedmodel",
@@ -204,12 +205,14 @@ def run_item(spec: dict) -> dict:
         compile_s = time.perf_counter() - start
         return {**bench.interleaved({"tf.function": plain, "jit_compile=True": xla},
                                     spec["rounds"], warmup=1), "xla_first_call_s": compile_s}
+    if kind == "ab_phase_shuffle":
+        return bench.phase_shuffle_comparison(config, spec["rounds"])
     if kind == "host_sync":
         return bench.host_sync_comparison(config, spec["steps"], spec["rounds"])
     if kind == "torch":
         if not bench.torch_available():
             return {"skipped": TORCH_MISSING}
-        return bench.torch_peer_benchmark(spec["model_dim"], spec["batch_size"], spec["calls"])
+        return bench.torch_peer_comparison(config, spec["rounds"])
     if kind == "pipeline":
         with tempfile.TemporaryDirectory(prefix="condgan_bench_") as tmp:
             return bench.input_pipeline_benchmark(tmp, spec["length"], spec["batch_size"],
@@ -339,7 +342,9 @@ class Report:
         out += _table(TRAIN_HEADER, self.train_rows(), markdown=False)
         out += ["", "speed attempts (interleaved A/B in one process unless noted):"]
         out += _table(ATTEMPT_HEADER, self.attempt_rows(), markdown=False)
-        out += [""] + [line for line in self.other_lines()]
+        out += [""] + self.other_lines()
+        out += ["", "targets (issue 9):"] + _table(["target", "this run", "met"],
+                                                   self.targets(), markdown=False)
         return out
 
     def other_lines(self) -> list[str]:
@@ -348,16 +353,17 @@ class Report:
         ours = self.best_small()
         if "skipped" in peer:
             out.append(peer["skipped"])
-        elif "median_ms" in peer:
-            line = f"PyTorch peer (small config, {peer['threads']} threads): " \
-                   f"{peer['median_ms']:,.1f} ms/step"
-            if ours:
-                line += (f"; condgan {ours[1]:,.1f} ms/step ({ours[0]}): "
-                         f"{peer['median_ms'] / ours[1]:.2f}x the peer's speed")
-            out.append(line + f"; peak RSS {peer['peak_rss_mb']:,.0f} MiB")
+        elif "condgan" in peer:
+            out.append(
+                f"PyTorch peer (small config, torch {peer.get('torch')}, {peer['threads']} "
+                f"threads), interleaved with condgan's float32 step in one process: peer "
+                f"{peer['pytorch peer']['median_ms']:,.1f} ms/step, condgan "
+                f"{peer['condgan']['median_ms']:,.1f} ms/step: condgan is "
+                f"{peer['condgan']['speedup_vs_first']:.2f}x the peer's speed "
+                f"(peak RSS of both {peer['peak_rss_mb']:,.0f} MiB)")
         elif "error" in peer:
             out.append(f"PyTorch peer: error: {peer['error']}")
-        pipe = self.results.get("input_pipeline", {})
+        pipe = self.results.get("input_pipeline/small", {})
         if "clips_per_s" in pipe:
             line = f"input pipeline: {pipe['clips_per_s']:,.0f} clips/s"
             if ours:
@@ -424,7 +430,10 @@ class Report:
         out += _table(ATTEMPT_HEADER, self.attempt_rows(), markdown=True)
         out += ["", "## Peer, input pipeline, serving", ""]
         out += [f"- {line}" for line in self.other_lines()]
+        out += ["", "## Targets (issue 9)", ""]
+        out += _table(["target", "this run", "met"], self.targets(), markdown=True)
         out += ["", "## Where the time goes (TF profiler, small config)", ""]
+        out += self.limits() + [""]
         for name, r in self.results.items():
             if name.startswith("profile/") and "ops" in r:
                 out += [f"{name.split('/')[-1]}: share of the step's op time by op type "
@@ -435,12 +444,87 @@ class Report:
                 out.append("")
         return "\n".join(out) + "\n"
 
+    def best(self, config: str) -> dict | None:
+        """The faster precision's result of train/<config>/*."""
+        rows = [r for n, r in self.results.items()
+                if n.startswith(f"train/{config}/") and "median_ms" in r]
+        return min(rows, key=lambda r: r["median_ms"]) if rows else None
+
+    def targets(self) -> list[list[str]]:
+        """Issue 9's targets: [target, measured, met] rows for what this run measured."""
+        rows = []
+
+        def row(target, measured, met):
+            rows.append([target, measured, "yes" if met else "**no**"])
+
+        small, synth = self.best("small"), self.best("synth")
+        peer = self.results.get("torch_peer/small", {})
+        if "condgan" in peer:
+            ratio = peer["condgan"]["speedup_vs_first"]
+            row("small step >= 3x faster than the PyTorch peer (float32, interleaved)",
+                f"{ratio:.2f}x", ratio >= 3)
+        if small and self.peak("bfloat16"):
+            share = small["gflops"] / self.peak("bfloat16")
+            row("small step > 30 % of the bf16 matmul peak", f"{share:.0%}", share > 0.3)
+        if synth:
+            ratio = synth["steps_per_s"] / BASELINE_SYNTH_STEPS_PER_S
+            row(f"synth step >= 2.5x today's {BASELINE_SYNTH_STEPS_PER_S} steps/s (idle)",
+                f"{synth['steps_per_s']:.1f} steps/s = {ratio:.2f}x", ratio >= 2.5)
+        pipe = self.results.get("input_pipeline/small", {})
+        if small and "clips_per_s" in pipe:
+            ratio = pipe["clips_per_s"] / small["examples_per_s"]
+            row("input pipeline >= 5x what the small step consumes", f"{ratio:.1f}x", ratio >= 5)
+        saved = self.results.get("savedmodel/small", {})
+        if "batch1" in saved:
+            rt = saved["realtime_batch64"]
+            row("SavedModel >= 500x real time at batch 64", f"{rt:,.0f}x", rt >= 500)
+            ms = saved["batch1"]["median_ms"]
+            row(f"SavedModel batch 1 <= 30 ms ({saved['clip_seconds']:.2f} s clip, text "
+                "encoding included)", f"{ms:.1f} ms", ms <= 30)
+            row("SavedModel load <= 3 s", f"{saved['load_s']:.2f} s", saved["load_s"] <= 3)
+        if small:
+            gb = small["peak_rss_mb"] / 1024
+            row("small-config training peak memory <= 3 GB (flatness over 2,000 steps: "
+                "experiments/memory_growth.py)", f"{gb:.2f} GiB", gb <= 3)
+        return rows
+
+    def limits(self) -> list[str]:
+        """What the profile says about where the small step's time goes."""
+        out = []
+        for name, r in self.results.items():
+            if not name.startswith("profile/") or "ops" not in r:
+                continue
+            shares = {op: share for op, share, _ in r["ops"]}
+            conv = sum(v for k, v in shares.items() if "Conv" in k)
+            select = shares.get("SelectV2", 0.0)
+            elementwise = sum(shares.get(k, 0.0) for k in ("LeakyReluGrad", "ReluGrad",
+                                                           "BiasAddGrad", "Cast", "AddV2"))
+            out.append(
+                f"- {name.split('/')[-1]}: convolutions (forward, input and filter gradients) "
+                f"take {conv:.0%} of the op time, the `SelectV2`s of phase shuffle (its chain "
+                f"of `where`s, forward and backward) {select:.0%}, bias/activation gradients, "
+                f"casts and adds {elementwise:.0%}.")
+        small = self.best("small")
+        if small:
+            f = small["flops"]
+            share = f["batch_size"] * f["per_example"]["generator"] / f["total"]
+            out.append(
+                f"- Reusing the critic update's fake in the generator update would save one G "
+                f"forward pass, {share:.0%} of the small step's FLOPs at most. It is not done: "
+                "the G update needs gradients through G(z, c), so the fake must be made under "
+                "its tape (the critic's fake is made outside any tape and stop-gradiented); "
+                "the generator update also draws new CondAugment noise and swaps rows of c "
+                "for replayed ones, so its c is not the critic's c.")
+        return out
+
     def shared(self) -> bool:
         cpus = self.machine.get("cpus") or 1
         load = (self.machine.get("loadavg") or [0])[0]
         return load > 0.5 * cpus
 
 
+# Steps/s of the synth config's step before issue 9 (hinge, 1 critic step, idle machine).
+BASELINE_SYNTH_STEPS_PER_S = 11.4
 TRAIN_HEADER = ["config", "precision", "ms/step", "examples/s", "GFLOP/step", "GFLOP/s",
                 "% fp32 peak", "% bf16 peak", "peak RSS MiB"]
 ATTEMPT_HEADER = ["attempt", "A", "B", "speed-up of B"]
