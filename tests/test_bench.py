@@ -220,3 +220,20 @@ def test_fused_d_pass_gives_the_same_critic_update(base):
     assert any(not np.allclose(a, b) for a, b in zip(before, weights[0]))
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_render_rewrites_the_report_from_a_summary(tmp_path):
+    summary = {"machine": {"cpus": 2, "loadavg": [0.1, 0.1, 0.1], "cpu_model": "test cpu"},
+               "quick": False, "seconds": 600.0,
+               "results": {"peaks": {"float32": {"gflops": 250.0},
+                                     "bfloat16": {"gflops": 1000.0}},
+                           "_load_after": [0.2, 0.2, 0.2]}}
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+    assert bench_cli.render(str(path), None) == 0
+    md = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "float32 **250 GFLOP/s**, bfloat16 **1,000 GFLOP/s**" in md
+    assert "## Notes" in md and "test cpu" in md
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(Exception, match="is not a condgan-bench summary.json"):
+        bench_cli.render(str(tmp_path / "bad.json"), None)

@@ -54,6 +54,8 @@ def define_flags() -> None:
     flags.DEFINE_list("only", None, "Run only the items whose names start with one of these.")
     flags.DEFINE_string("text_encoder", None, "Text-encoder SavedModel for the export "
                         "benchmark; default: build one (condgan-build-text-encoder) in a temp dir.")
+    flags.DEFINE_string("render", None, "Re-write the report (BENCHMARKS.md) from the "
+                        "summary.json of an earlier run, measuring nothing.")
     flags.DEFINE_string("worker", None, "Internal: run one measurement (JSON spec) and print it.")
 
 
@@ -306,8 +308,9 @@ class Report:
                              ""])
                 continue
             variants = [k for k in r if isinstance(r[k], dict) and "median_ms" in r[k]]
-            base = variants[0]
-            for v in variants[1:]:
+            # The first variant timed has no speed-up (JSON files list keys sorted).
+            base = next(k for k in variants if "speedup_vs_first" not in r[k])
+            for v in (k for k in variants if k != base):
                 rows.append([name[len("attempt/"):],
                              f"{base}: {r[base]['median_ms']:,.1f} ms",
                              f"{v}: {r[v]['median_ms']:,.1f} ms",
@@ -434,6 +437,7 @@ class Report:
         out += _table(["target", "this run", "met"], self.targets(), markdown=True)
         out += ["", "## Where the time goes (TF profiler, small config)", ""]
         out += self.limits() + [""]
+        out += ["## Notes", ""] + NOTES + [""]
         for name, r in self.results.items():
             if name.startswith("profile/") and "ops" in r:
                 out += [f"{name.split('/')[-1]}: share of the step's op time by op type "
@@ -496,14 +500,15 @@ class Report:
                 continue
             shares = {op: share for op, share, _ in r["ops"]}
             conv = sum(v for k, v in shares.items() if "Conv" in k)
-            select = shares.get("SelectV2", 0.0)
+            shuffle = sum(shares.get(k, 0.0) for k in ("SelectV2", "GatherV2",
+                                                         "UnsortedSegmentSum"))
             elementwise = sum(shares.get(k, 0.0) for k in ("LeakyReluGrad", "ReluGrad",
                                                            "BiasAddGrad", "Cast", "AddV2"))
             out.append(
                 f"- {name.split('/')[-1]}: convolutions (forward, input and filter gradients) "
-                f"take {conv:.0%} of the op time, the `SelectV2`s of phase shuffle (its chain "
-                f"of `where`s, forward and backward) {select:.0%}, bias/activation gradients, "
-                f"casts and adds {elementwise:.0%}.")
+                f"take {conv:.0%} of the op time, phase shuffle (its gather and the gather's "
+                f"segment-sum gradient) {shuffle:.0%}, bias/activation gradients, casts and "
+                f"adds {elementwise:.0%}.")
         small = self.best("small")
         if small:
             f = small["flops"]
@@ -523,6 +528,35 @@ class Report:
         return load > 0.5 * cpus
 
 
+NOTES = [
+    "- Defaults kept from these attempts: `PhaseShuffle` as one batched gather (the where "
+    "chain is gone; same output and random stream), `CondGAN.fused_d_pass = True` (set it "
+    "False for two D calls), TensorFlow's default thread pools with oneDNN on, no XLA on "
+    "the CPU. Precision stays `model.precision=float32` by default: `mixed_bfloat16` (or "
+    "`auto`) is a switch until an ablation arm shows equal quality, e.g. `python -m "
+    "experiments.ablation run --dataset=synth-spectral --arm=D --seed=0 --tag=bf16 "
+    "--set=model.precision=mixed_bfloat16` against the float32 arm D, seed 0.",
+    "- Why bf16 gains little here: the matmul peak is several times fp32's, but the step "
+    "is not matmul-bound. In the profile, the convolutions' filter gradients "
+    "(`Conv2DBackpropFilter`, worst for D's first layer: 1 input channel, 16,384 steps) "
+    "are barely faster in bf16, and the element-wise gradients (`LeakyReluGrad`, "
+    "`BiasAddGrad`) run in Eigen's emulated bfloat16, many times slower than in float32.",
+    "- One D pass over real and fake (2B rows) changes nothing in the logits (D has no "
+    "batch norm or other batch statistics; tests/test_bench.py checks the update is the "
+    "same); with spectral normalisation its power iteration runs once per critic update "
+    "instead of twice.",
+    "- Host sync: the loop's per-step reads (the step counter and the losses as floats) "
+    "cost nothing measurable: a compiled step on the CPU returns when its work is done, so "
+    "there is nothing to overlap; the reads stay (the loop checks every loss for NaN).",
+    "- XLA (`jit_compile=True`): measured once above at the small config, where it is "
+    "several times slower than the plain `tf.function` on this CPU (XLA's CPU backend runs "
+    "the convolutions through Eigen instead of oneDNN's kernels); it only wins at toy sizes, "
+    "where fusing the many small ops matters more. Off on CPUs; for GPUs.",
+    "- What would move the small step further: the first D layer's filter gradient as "
+    "one matmul over strided frames (im2col: 32 x 4,096 frames x 25 taps), the leaky-ReLU "
+    "and bias gradients fused into the convolutions' backward (oneDNN post-ops), and in "
+    "bf16 keeping those element-wise ops in float32.",
+]
 # Steps/s of the synth config's step before issue 9 (hinge, 1 critic step, idle machine).
 BASELINE_SYNTH_STEPS_PER_S = 11.4
 TRAIN_HEADER = ["config", "precision", "ms/step", "examples/s", "GFLOP/step", "GFLOP/s",
@@ -552,6 +586,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.worker:
         return worker(FLAGS.worker)
+    if FLAGS.render:
+        return render(FLAGS.render, FLAGS.markdown)
     if FLAGS.out:
         out_dir = pathlib.Path(FLAGS.out)
     elif _in_checkout():
@@ -603,6 +639,27 @@ def main(argv):
     atomic_write_text(markdown, report.markdown())
     print(f"\nwrote {out_dir}/*.json and {markdown}")
     return 0 if not any("error" in r for r in results.values() if isinstance(r, dict)) else 1
+
+
+def render(summary_path: str, markdown: str | None) -> int:
+    """Writes the report of an earlier run's summary.json (next to it unless `markdown`)."""
+    from condgan.fileio import atomic_write_text
+
+    try:
+        with open(summary_path, encoding="utf-8") as f:
+            summary = json.load(f)
+        report = Report(summary["results"], summary["machine"], summary["quick"],
+                        summary["seconds"])
+    except (OSError, ValueError, KeyError) as e:
+        raise app.UsageError(f"--render={summary_path} is not a condgan-bench summary.json: "
+                             f"{e}") from e
+    path = pathlib.Path(markdown) if markdown else (
+        REPO_ROOT / "BENCHMARKS.md" if _in_checkout() and pathlib.Path(summary_path).resolve()
+        .parent == REPO_ROOT / "experiments" / "results" / "bench"
+        else pathlib.Path(summary_path).parent / "BENCHMARKS.md")
+    atomic_write_text(path, report.markdown())
+    print(f"wrote {path}")
+    return 0
 
 
 def console_entry_point():
