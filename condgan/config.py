@@ -28,6 +28,8 @@ TEXT_NORMS = ("none", "rms")
 REPLAY_MEMORIES = ("ring", "reservoir")
 # tf.distribute strategies (condgan.distribute): one device, local devices, several workers.
 STRATEGIES = ("default", "mirrored", "multi_worker")
+# model.precision (condgan.precision, which holds the same tuple).
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 # Refused by TrainConfig.validate and CondGAN.compile alike.
 MISMATCH_WGAN_GP_ERROR = (
     "mismatch_weight > 0 is not supported with the wgan_gp loss: the gradient penalty bounds "
@@ -96,6 +98,8 @@ class ModelConfig:
     stft_hop: int = 64
     # Width of the discriminator's contrastive heads; 0 = no heads.
     contrastive_dim: int = 0
+    # Compute precision of G and D (condgan.precision): float32, mixed_bfloat16 or auto.
+    precision: str = "float32"
 
     def validate(self) -> None:
         if self.length not in SUPPORTED_LENGTHS:
@@ -112,7 +116,7 @@ class ModelConfig:
             raise ConfigError(f"model.text_dropout must be in [0, 1), got {self.text_dropout}")
         for name, allowed in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS),
                               ("d_conditioning", D_CONDITIONINGS), ("text_norm", TEXT_NORMS),
-                              ("replay_memory", REPLAY_MEMORIES)):
+                              ("replay_memory", REPLAY_MEMORIES), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
                     f"model.{name}={getattr(self, name)!r} is unknown; choose one of {allowed}")

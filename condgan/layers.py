@@ -18,6 +18,7 @@ round-trip through `model.to_json()` and `.keras` files.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from condgan import seeds
@@ -152,17 +153,13 @@ class PhaseShuffle(keras.layers.Layer):
         shifts = seeds.randint(  # its own shifts on each tf.distribute replica
             (ops.shape(x)[0], 1, 1), -rad, rad + 1, self.seed_generator)
         padded = ops.pad(x, [[0, 0], [rad, rad], [0, 0]], mode="reflect")
-        # y[t] = padded[t + rad - s]: one static slice per possible shift, each
-        # example picks its own. Cheap for WaveGAN's small radii, and unlike a
-        # gather its gradient is deterministic on every device.
-        out = x
-        for s in range(-rad, rad + 1):
-            if s == 0:
-                continue
-            start = rad - s
-            shifted = ops.slice(padded, [0, start, 0], [ops.shape(x)[0], time, ops.shape(x)[2]])
-            out = ops.where(ops.equal(shifts, s), shifted, out)
-        return out
+        # y[b, t] = padded[b, t + rad - s_b]: one batched gather. A chain of one `where`
+        # per possible shift gives the same y and was 1.4x slower for the whole small
+        # WaveGAN step on the CPU (BENCHMARKS.md). The gather's gradient (a segment sum)
+        # is deterministic on the CPU, and on GPUs under
+        # tf.config.experimental.enable_op_determinism().
+        index = tf.range(time)[None, :] + rad - shifts[:, :, 0]
+        return tf.gather(padded, index, axis=1, batch_dims=1)
 
     def compute_output_shape(self, input_shape):
         return input_shape

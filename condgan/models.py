@@ -31,7 +31,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from condgan import layers, spectral
+from condgan import layers, precision, spectral
 from condgan.config import SUPPORTED_LENGTHS, ConfigError, ModelConfig
 from condgan.film import FiLM
 from condgan.projection import InnerProduct
@@ -127,9 +127,10 @@ def build_generator(cfg: ModelConfig) -> keras.Model:
       condgan.config.ConfigError: `cfg` is invalid.
     """
     cfg.validate()
-    if cfg.generator == "spectral":
-        return build_spectral_generator(cfg)
-    return build_wavegan_generator(cfg)
+    with precision.policy_scope(cfg.precision):
+        if cfg.generator == "spectral":
+            return build_spectral_generator(cfg)
+        return build_wavegan_generator(cfg)
 
 
 def build_wavegan_generator(cfg: ModelConfig) -> keras.Model:
@@ -168,9 +169,11 @@ def build_wavegan_generator(cfg: ModelConfig) -> keras.Model:
             x = FiLM(channels, name=f"upconv_{i}_film")(x, c)
             x = keras.layers.ReLU(name=f"upconv_{i}_relu")(x)
         else:
+            # The last layer computes in float32 (G's audio is float32 under mixed precision).
             x = keras.layers.Conv1DTranspose(
                 channels, cfg.kernel_len, strides=stride, padding="same",
-                activation="tanh" if last else "relu", name=f"upconv_{i}")(x)
+                activation="tanh" if last else "relu", name=f"upconv_{i}",
+                dtype="float32" if last else None)(x)
     return keras.Model([z, c], x, name="generator")
 
 
@@ -218,10 +221,11 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
         x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv_{i}_lrelu")(x)
     log_magnitude = keras.layers.Conv1D(
         bins, 1, bias_initializer=keras.initializers.Constant(_SPECTRAL_INITIAL_LOG_MAGNITUDE),
-        name="log_magnitude")(x)
+        name="log_magnitude", dtype="float32")(x)
     # IF counts from each bin's centre advance: a zero head starts with coherent partials.
+    # Both heads and the synthesis compute in float32 under mixed precision (phase is a sum).
     inst_freq = keras.layers.Conv1D(bins, 1, activation="tanh", kernel_initializer="zeros",
-                                    name="inst_freq")(x)
+                                    name="inst_freq", dtype="float32")(x)
     audio = spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
                                        name="synthesis")(log_magnitude, inst_freq)
     return keras.Model([z, c], audio, name="generator")
@@ -265,14 +269,24 @@ def build_discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Mode
     if cfg.discriminator == "spectral" and cfg.d_conditioning == "concat":
         raise ConfigError("the spectral discriminator reads the caption by projection: set "
                           "model.d_conditioning=projection")
+    with precision.policy_scope(cfg.precision):
+        return _discriminator(cfg, seed)
+
+
+def _discriminator(cfg: ModelConfig, seed: int | None) -> keras.Model:
+    """`build_discriminator` under the dtype policy of `cfg.precision`."""
 
     def layer_seed(index: int) -> int | None:
         # Hashed, not added: neighbouring integer seeds would make streams coincide.
         return None if seed is None else derive_seed(seed, index)
 
     def sn(layer):
-        return keras.layers.SpectralNormalization(layer, name=layer.name + "_sn") \
+        return keras.layers.SpectralNormalization(layer, name=layer.name + "_sn",
+                                                  dtype=layer.dtype_policy) \
             if cfg.spectral_norm else layer
+
+    # The output layers compute in float32 under mixed precision: logits and heads are float32.
+    out32 = "float32"
 
     audio = keras.Input((cfg.length, 1), name="audio")
     text = keras.Input((cfg.text_dim,), name="text_embedding")
@@ -312,13 +326,15 @@ def build_discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Mode
             x = sn(keras.layers.Conv1D(d * 2 ** (n - 1), 1, name="cond_conv"))(x)
             x = keras.layers.LeakyReLU(negative_slope=0.2, name="cond_conv_lrelu")(x)
         phi = keras.layers.Flatten(name="flatten")(x)
-    score = sn(keras.layers.Dense(1, name="output"))(phi)
+    score = sn(keras.layers.Dense(1, name="output", dtype=out32))(phi)
     if cfg.d_conditioning == "projection":
-        v = sn(keras.layers.Dense(phi.shape[-1], use_bias=False, name="caption_embed"))(t)
-        score = keras.layers.Add(name="score")([score, InnerProduct(name="projection")(phi, v)])
+        v = sn(keras.layers.Dense(phi.shape[-1], use_bias=False, name="caption_embed",
+                                  dtype=out32))(t)
+        score = keras.layers.Add(name="score", dtype=out32)(
+            [score, InnerProduct(name="projection", dtype=out32)(phi, v)])
     outputs = score
     if cfg.contrastive_dim > 0:
         outputs = [score,
-                   keras.layers.Dense(cfg.contrastive_dim, name="audio_head")(phi),
-                   keras.layers.Dense(cfg.contrastive_dim, name="caption_head")(t)]
+                   keras.layers.Dense(cfg.contrastive_dim, name="audio_head", dtype=out32)(phi),
+                   keras.layers.Dense(cfg.contrastive_dim, name="caption_head", dtype=out32)(t)]
     return keras.Model([audio, text], outputs, name="discriminator")

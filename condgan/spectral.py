@@ -79,6 +79,8 @@ class LogMagnitudeSTFT(keras.layers.Layer):
     """
 
     def __init__(self, frame: int = 256, hop: int = 64, **kwargs):
+        # tf.signal's FFTs take complex64 / complex128 only: float32 under any policy.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         _check_frame_hop("LogMagnitudeSTFT", frame, hop)
         self.frame, self.hop = frame, hop
@@ -118,6 +120,8 @@ class SpectralSynthesis(keras.layers.Layer):
     """
 
     def __init__(self, length: int, frame: int = 256, hop: int = 64, **kwargs):
+        # float32 under any policy: the inverse FFT is complex64, the phase a long cumsum.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         _check_frame_hop("SpectralSynthesis", frame, hop)
         self.frames = synthesis_frames(length, frame, hop)

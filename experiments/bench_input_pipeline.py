@@ -19,7 +19,6 @@ import json
 import os
 import pathlib
 import platform
-import resource
 import shutil
 import tempfile
 import time
@@ -28,7 +27,8 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from condgan import data, records
+from condgan import data
+from condgan.benchmarks import time_dataset, write_synthetic_dataset
 
 _DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "results" / "bench" / "input_pipeline.json"
 
@@ -45,55 +45,6 @@ _WARMUP_BATCHES = flags.DEFINE_integer(
     "warmup_batches", 20, "Batches pulled before timing (the first fills the shuffle buffer).")
 _SECONDS = flags.DEFINE_float("seconds", 8.0, "Wall-clock seconds of timed iteration per configuration.")
 _OUTPUT = flags.DEFINE_string("output", str(_DEFAULT_OUTPUT), "Where to write the JSON result.")
-
-
-def write_synthetic_dataset(out_dir: str, num_clips: int, clip_length: int, num_captions: int,
-                            examples_per_shard: int, seed: int = 0) -> records.DatasetCard:
-    """Writes a train split of random clips with `num_captions` captions; returns its card."""
-    rng = np.random.default_rng(seed)
-    captions = [f"synthetic sound number {i}" for i in range(num_captions)]
-    examples = []
-    for i in range(num_clips):
-        audio = rng.uniform(-1.0, 1.0, clip_length).astype(np.float32)
-        examples.append(records.serialize_example(
-            audio, 16000, captions[i % num_captions], i % num_captions, f"synth-{i:06d}"))
-    names = records.write_shards(out_dir, "train", examples, examples_per_shard)
-    card = records.DatasetCard(
-        source="bench", sample_rate=16000, length=clip_length, classes=captions,
-        captions=sorted(captions), counts={"train": num_clips}, shards={"train": names})
-    with open(os.path.join(out_dir, records.CARD_NAME), "w", encoding="utf-8") as f:
-        f.write(card.to_json())
-    return card
-
-
-def time_dataset(ds: tf.data.Dataset, batch_size: int, warmup_batches: int,
-                 seconds: float) -> dict[str, float]:
-    """Iterates `ds` for `seconds` after a warm-up; returns throughput and CPU use."""
-    it = iter(ds)
-    t0 = time.perf_counter()
-    for _ in range(warmup_batches):
-        next(it)
-    warmup = time.perf_counter() - t0
-    usage0 = resource.getrusage(resource.RUSAGE_SELF)
-    start = time.perf_counter()
-    batches = 0
-    while time.perf_counter() - start < seconds:
-        batch = next(it)
-        batches += 1
-    elapsed = time.perf_counter() - start
-    usage1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
-    assert batch[0].shape[0] == batch_size
-    clips = batches * batch_size
-    return {
-        "clips_per_s": clips / elapsed,
-        "batches": batches,
-        "seconds": elapsed,
-        "warmup_seconds": warmup,
-        # CPU-seconds of this process per wall second: < nproc when the machine is shared.
-        "process_cpu_per_wall_s": cpu / elapsed,
-        "cpu_ms_per_clip": 1000.0 * cpu / clips,
-    }
 
 
 def machine_info() -> dict[str, object]:

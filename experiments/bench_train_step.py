@@ -8,6 +8,8 @@ data, the Trainer's compiled step, warm-up excluded.
   python -m experiments.bench_train_step [--steps=20]
 
 Prints the figures and writes experiments/results/bench/train_step.json.
+`condgan-bench` measures these steps and more (BENCHMARKS.md); this script
+stays for the one comparison the synth configs cite.
 """
 
 from __future__ import annotations
@@ -16,14 +18,12 @@ import argparse
 import json
 import os
 import platform
-import time
 
-import numpy as np
 import tensorflow as tf
 
+from condgan.benchmarks import train_step_benchmark
 from condgan.config import Config
 from condgan.fileio import atomic_write_text
-from condgan.training.trainer import Trainer, build_gan
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "bench",
                        "train_step.json")
@@ -35,20 +35,12 @@ SETTINGS = {
 
 def steps_per_second(loss: str, n_critic: int, steps: int, length=4096, model_dim=16,
                      batch_size=32) -> float:
+    """Steps/s of the Trainer's compiled step (`condgan.benchmarks.train_step_benchmark`,
+    median step time)."""
     cfg = Config()
     cfg.model.length, cfg.model.model_dim = length, model_dim
     cfg.train.batch_size, cfg.train.loss, cfg.train.n_critic = batch_size, loss, n_critic
-    rng = np.random.default_rng(0)
-    audio = tf.constant(rng.uniform(-1, 1, (batch_size, length, 1)).astype("float32"))
-    text = rng.normal(size=(batch_size, cfg.model.text_dim)).astype("float32")
-    text = tf.constant(text / np.linalg.norm(text, axis=1, keepdims=True))
-    trainer = Trainer(build_gan(cfg))
-    for _ in range(2):  # trace + warm-up
-        trainer.train_step((audio, text))
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step((audio, text))
-    return steps / (time.perf_counter() - start)
+    return train_step_benchmark(cfg, steps)["steps_per_s"]
 
 
 def main(argv=None) -> int:

@@ -76,6 +76,8 @@ HELP = {
     "model.stft_hop": "STFT hop of the spectral generator / discriminator (samples).",
     "model.contrastive_dim": "Width of D's audio and caption heads for the contrastive "
                              "term; 0 = none.",
+    "model.precision": "float32, mixed_bfloat16 (G and D compute in bf16) or auto (bf16 "
+                       "where the CPU or GPU runs it natively); see condgan.precision.",
     "train.loss": "wgan_gp, hinge or non_saturating.",
     "train.gp_weight": "Gradient penalty weight (wgan_gp).",
     "train.n_critic": "Discriminator updates per generator update.",
