@@ -26,6 +26,8 @@ D_CONDITIONINGS = ("concat", "projection")
 # How caption embeddings are scaled before the first layer that reads them.
 TEXT_NORMS = ("none", "rms")
 REPLAY_MEMORIES = ("ring", "reservoir")
+# What FiLM reads (model.film_input): the caption's c, or [z, c] (z modulates every layer too).
+FILM_INPUTS = ("c", "zc")
 # tf.distribute strategies (condgan.distribute): one device, local devices, several workers.
 STRATEGIES = ("default", "mirrored", "multi_worker")
 # model.precision (condgan.precision, which holds the same tuple).
@@ -93,6 +95,7 @@ class ModelConfig:
     d_conditioning: str = "concat"
     spectral_norm: bool = False
     film: bool = False
+    film_input: str = "c"
     text_norm: str = "none"
     stft_frame: int = 256
     stft_hop: int = 64
@@ -116,10 +119,13 @@ class ModelConfig:
             raise ConfigError(f"model.text_dropout must be in [0, 1), got {self.text_dropout}")
         for name, allowed in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS),
                               ("d_conditioning", D_CONDITIONINGS), ("text_norm", TEXT_NORMS),
-                              ("replay_memory", REPLAY_MEMORIES), ("precision", PRECISIONS)):
+                              ("replay_memory", REPLAY_MEMORIES), ("precision", PRECISIONS),
+                              ("film_input", FILM_INPUTS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
                     f"model.{name}={getattr(self, name)!r} is unknown; choose one of {allowed}")
+        if self.film_input != "c" and not self.film:
+            raise ConfigError(f"model.film_input={self.film_input!r} needs model.film=true")
         for name in ("stft_frame", "stft_hop"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
@@ -162,6 +168,9 @@ class TrainConfig:
     # Cross-modal contrastive term (condgan.contrastive); needs model.contrastive_dim > 0.
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.1
+    # G's contrastive term is weighted contrastive_weight x g_contrastive_scale (D's is not):
+    # 1 = as D's, 0 = D only (issue 8: the G-side term trades z-diversity for accuracy).
+    g_contrastive_scale: float = 1.0
     steps: int = 1000
     seed: int = 0
     checkpoint_every: int = 200
@@ -186,7 +195,8 @@ class TrainConfig:
         if not self.contrastive_temperature > 0:
             raise ConfigError("train.contrastive_temperature must be > 0, got "
                               f"{self.contrastive_temperature}")
-        for name in ("gp_weight", "mode_seeking_weight", "contrastive_weight"):
+        for name in ("gp_weight", "mode_seeking_weight", "contrastive_weight",
+                     "g_contrastive_scale"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.mismatch_weight < 1.0:

@@ -100,7 +100,8 @@ class CondGAN(keras.Model):
     # --- configuration -------------------------------------------------------------
     def compile(self, g_optimizer, d_optimizer, loss: str = "wgan_gp", gp_weight: float = 10.0,
                 n_critic: int = 5, mode_seeking_weight: float = 0.0, mismatch_weight: float = 0.0,
-                contrastive_weight: float = 0.0, contrastive_temperature: float = 0.1, **kwargs):
+                contrastive_weight: float = 0.0, contrastive_temperature: float = 0.1,
+                g_contrastive_scale: float = 1.0, **kwargs):
         """Sets the optimizers and the objective.
 
         Args:
@@ -113,6 +114,11 @@ class CondGAN(keras.Model):
           mismatch_weight: share w in [0, 1) of the discriminator's negative term
             given to real clips paired with another clip's caption (matching-aware
             D of GAN-INT-CLS / StackGAN, which use 0.5); 0 turns it off.
+          contrastive_weight: weight of the cross-modal InfoNCE term in D's loss (real
+            pairs); 0 turns it off.
+          contrastive_temperature: its temperature.
+          g_contrastive_scale: G's InfoNCE term (its own pairs) is weighted
+            contrastive_weight x g_contrastive_scale; 0 keeps the term in D only.
         """
         super().compile(**kwargs)
         if loss not in LOSSES:
@@ -139,8 +145,11 @@ class CondGAN(keras.Model):
         if contrastive_weight > 0 and self.model_config.contrastive_dim < 1:
             raise ValueError("contrastive_weight > 0 needs a discriminator with contrastive heads "
                              "(model.contrastive_dim > 0)")
+        if g_contrastive_scale < 0:
+            raise ValueError(f"g_contrastive_scale must be >= 0, got {g_contrastive_scale}")
         self.contrastive_weight = float(contrastive_weight)
         self.contrastive_temperature = float(contrastive_temperature)
+        self.g_contrastive_scale = float(g_contrastive_scale)
 
     @property
     def metrics(self):
@@ -293,7 +302,7 @@ class CondGAN(keras.Model):
                 ms = losses.mode_seeking_loss(fake, fake2, z, z2, mean=None if ctx is None else (
                     lambda x: ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(x))))
             total = (g_loss + kl + self.mode_seeking_weight * ms
-                     + self.contrastive_weight * nce) * loss_scale
+                     + self.contrastive_weight * self.g_contrastive_scale * nce) * loss_scale
         variables = self.g_variables
         grads = tape.gradient(total, variables)
         self.g_optimizer.apply_gradients(zip(grads, variables))

@@ -135,7 +135,7 @@ def build_generator(cfg: ModelConfig) -> keras.Model:
 
 def build_wavegan_generator(cfg: ModelConfig) -> keras.Model:
     """Builds the WaveGAN generator conditioned on `c` (with FiLM after every hidden
-    up-layer when `cfg.film`).
+    up-layer when `cfg.film`, reading c or [z, c] by `cfg.film_input`).
 
     Args:
       cfg: the model config (`length`, `latent_dim`, `cond_dim`, `model_dim`,
@@ -156,8 +156,9 @@ def build_wavegan_generator(cfg: ModelConfig) -> keras.Model:
 
     z = keras.Input((cfg.latent_dim,), name="z")
     c = keras.Input((cfg.cond_dim,), name="c")
-    x = keras.layers.Concatenate(name="z_c")([z, c])
-    x = keras.layers.Dense(_BASE_STEPS * widest, name="z_project")(x)
+    zc = keras.layers.Concatenate(name="z_c")([z, c])
+    film_in = zc if cfg.film_input == "zc" else c
+    x = keras.layers.Dense(_BASE_STEPS * widest, name="z_project")(zc)
     x = keras.layers.Reshape((_BASE_STEPS, widest), name="z_reshape")(x)
     x = keras.layers.ReLU(name="z_relu")(x)
     for i, stride in enumerate(strides):
@@ -166,7 +167,7 @@ def build_wavegan_generator(cfg: ModelConfig) -> keras.Model:
         if cfg.film and not last:
             x = keras.layers.Conv1DTranspose(
                 channels, cfg.kernel_len, strides=stride, padding="same", name=f"upconv_{i}")(x)
-            x = FiLM(channels, name=f"upconv_{i}_film")(x, c)
+            x = FiLM(channels, name=f"upconv_{i}_film")(x, film_in)
             x = keras.layers.ReLU(name=f"upconv_{i}_relu")(x)
         else:
             # The last layer computes in float32 (G's audio is float32 under mixed precision).
@@ -189,7 +190,8 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
 
     Dense(z, c) -> T/4 frames of 8 * model_dim channels -> two rounds of
     nearest-neighbour upsampling by 2 and a kernel-5 convolution over frames,
-    then one more convolution (each followed by FiLM when `cfg.film`, and
+    then one more convolution (each followed by FiLM of c, or of [z, c] with
+    `cfg.film_input="zc"`, when `cfg.film`, and
     leaky ReLU) -> kernel-1 heads for log-magnitude (linear) and IF (tanh,
     zero-initialised: phase-coherent partials at the bin centres) of
     F = stft_frame // 2 + 1 bins -> `condgan.spectral.SpectralSynthesis`.
@@ -208,8 +210,9 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
     width = 8 * cfg.model_dim
     z = keras.Input((cfg.latent_dim,), name="z")
     c = keras.Input((cfg.cond_dim,), name="c")
-    x = keras.layers.Concatenate(name="z_c")([z, c])
-    x = keras.layers.Dense(frames // 4 * width, name="z_project")(x)
+    zc = keras.layers.Concatenate(name="z_c")([z, c])
+    film_in = zc if cfg.film_input == "zc" else c
+    x = keras.layers.Dense(frames // 4 * width, name="z_project")(zc)
     x = keras.layers.Reshape((frames // 4, width), name="z_reshape")(x)
     x = keras.layers.LeakyReLU(negative_slope=0.2, name="z_lrelu")(x)
     for i, upsample in enumerate((2, 2, 1)):
@@ -217,7 +220,7 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
             x = keras.layers.UpSampling1D(upsample, name=f"upsample_{i}")(x)
         x = keras.layers.Conv1D(width, _SPECTRAL_KERNEL, padding="same", name=f"conv_{i}")(x)
         if cfg.film:
-            x = FiLM(width, name=f"conv_{i}_film")(x, c)
+            x = FiLM(width, name=f"conv_{i}_film")(x, film_in)
         x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv_{i}_lrelu")(x)
     log_magnitude = keras.layers.Conv1D(
         bins, 1, bias_initializer=keras.initializers.Constant(_SPECTRAL_INITIAL_LOG_MAGNITUDE),

@@ -384,3 +384,30 @@ def test_contrastive_term_trains_the_heads_and_is_refused_without_them():
     assert float(values["d_contrastive"]) > 0 and float(values["g_contrastive"]) > 0
     still, values = head_change(0.0)
     assert still == 0 and float(values["d_contrastive"]) == 0
+
+
+def test_g_contrastive_scale_weights_only_the_generators_term():
+    cfg = tiny_config()
+    cfg.model.contrastive_dim = 4
+    audio, text = _two_class_batch()
+
+    def g_update(scale):
+        gan = fresh_gan(cfg)
+        gan.compile(keras.optimizers.SGD(1.0), keras.optimizers.SGD(0.0), loss="hinge",
+                    n_critic=1, contrastive_weight=1.0, g_contrastive_scale=scale)
+        before = [v.numpy().copy() for v in gan.g_variables]
+        values = gan.gan_step(audio, text)
+        return [v.numpy() - b for v, b in zip(gan.g_variables, before)], values
+
+    # Same seeds: the G update with scale s is the hinge (+ KL) update plus s x the
+    # contrastive term's, so it is linear in s.
+    d0, _ = g_update(0.0)
+    d1, v1 = g_update(1.0)
+    d2, _ = g_update(2.0)
+    assert float(v1["g_contrastive"]) > 0
+    assert any(not np.allclose(a, b) for a, b in zip(d0, d1))
+    for a, b, c in zip(d0, d1, d2):
+        np.testing.assert_allclose(c - b, b - a, rtol=1e-3, atol=1e-5)
+    with pytest.raises(ValueError, match="g_contrastive_scale"):
+        fresh_gan(cfg).compile(keras.optimizers.Adam(), keras.optimizers.Adam(), loss="hinge",
+                               contrastive_weight=1.0, g_contrastive_scale=-1.0)

@@ -116,6 +116,32 @@ def test_film_generator_has_film_layers(generator):
         _cfg(generator=generator)).layers)
 
 
+@pytest.mark.parametrize("generator", ["spectral", "wavegan"])
+def test_film_input_zc_lets_z_modulate_every_layer(generator):
+    cfg = _cfg(generator=generator, film=True, film_input="zc")
+    g = models.build_generator(cfg)
+    films = [layer for layer in g.layers if isinstance(layer, FiLM)]
+    assert films and all(f.dense.kernel.shape[0] == cfg.latent_dim + cfg.cond_dim for f in films)
+    # With the first layer's weights for z zeroed, z reaches the output only through FiLM.
+    kernel = g.get_layer("z_project").kernel
+    kernel.assign(tf.concat([tf.zeros_like(kernel[:cfg.latent_dim]), kernel[cfg.latent_dim:]], 0))
+    for f in films:
+        f.dense.kernel.assign(tf.random.normal(f.dense.kernel.shape, stddev=0.3, seed=1))
+    z, c, _, _ = _inputs(cfg)
+    assert not np.allclose(g([z, c]).numpy(), g([-z, c]).numpy())
+    plain = models.build_generator(_cfg(generator=generator, film=True))
+    assert all(layer.dense.kernel.shape[0] == cfg.cond_dim
+               for layer in plain.layers if isinstance(layer, FiLM))
+    kernel = plain.get_layer("z_project").kernel
+    kernel.assign(tf.concat([tf.zeros_like(kernel[:cfg.latent_dim]), kernel[cfg.latent_dim:]], 0))
+    np.testing.assert_allclose(plain([z, c]).numpy(), plain([-z, c]).numpy(), atol=1e-6)
+
+
+def test_film_input_zc_needs_film():
+    with pytest.raises(ConfigError, match="film_input.*film=true"):
+        _cfg(film_input="zc").validate()
+
+
 def test_text_rms_norm_makes_the_conditioner_scale_invariant():
     cfg = _cfg(text_norm="rms", cond_augment=False)
     cond = models.build_conditioner(cfg, seed=0)
@@ -127,7 +153,7 @@ def test_text_rms_norm_makes_the_conditioner_scale_invariant():
 
 @pytest.mark.parametrize("field, value", [("generator", "diffusion"), ("discriminator", "x"),
                                           ("d_conditioning", "film"), ("text_norm", "l1"),
-                                          ("replay_memory", "fifo")])
+                                          ("replay_memory", "fifo"), ("film_input", "z")])
 def test_unknown_choices_are_refused(field, value):
     with pytest.raises(ConfigError, match=f"model.{field}="):
         _cfg(**{field: value}).validate()

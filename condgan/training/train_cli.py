@@ -70,6 +70,7 @@ HELP = {
                             "projection (<V t, phi(x)>, Miyato & Koyama 2018).",
     "model.spectral_norm": "Spectral normalisation of every discriminator layer.",
     "model.film": "FiLM: c scales and shifts the channels of every generator layer.",
+    "model.film_input": "What FiLM reads: c, or zc ([z, c]: z modulates every layer too).",
     "model.text_norm": "none, or rms: caption embeddings scaled to unit RMS before the first "
                        "layer (USE's unit-norm 512-d vectors are 22.6x smaller than z).",
     "model.stft_frame": "STFT frame of the spectral generator / discriminator (samples).",
@@ -92,6 +93,8 @@ HELP = {
     "train.contrastive_weight": "Weight of the cross-modal contrastive (InfoNCE) term in D "
                                 "(real pairs) and G (its pairs); 0 disables.",
     "train.contrastive_temperature": "Temperature of the contrastive term.",
+    "train.g_contrastive_scale": "G's contrastive weight = train.contrastive_weight x this "
+                                 "(1: as D's; 0: the term in D only).",
     "train.steps": "Total generator steps of the run (a resumed run continues to this).",
     "train.seed": "Seed of weights, z, noise and data order.",
     "train.checkpoint_every": "Save a checkpoint every N steps.",

@@ -39,7 +39,8 @@ def build_gan(config: Config, strategy: tf.distribute.Strategy | None = None) ->
             loss=t.loss, gp_weight=t.gp_weight, n_critic=t.n_critic,
             mode_seeking_weight=t.mode_seeking_weight, mismatch_weight=t.mismatch_weight,
             contrastive_weight=t.contrastive_weight,
-            contrastive_temperature=t.contrastive_temperature)
+            contrastive_temperature=t.contrastive_temperature,
+            g_contrastive_scale=t.g_contrastive_scale)
         gan.build_optimizers()
     return gan
 
