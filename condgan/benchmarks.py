@@ -31,6 +31,24 @@ import numpy as np
 # --- the machine -------------------------------------------------------------------------
 
 
+def other_runnable_processes(samples: int = 20, interval: float = 0.05) -> float | None:
+    """Mean count of runnable processes besides this one, from /proc/stat's procs_running.
+
+    Returns None where /proc/stat is unreadable (not Linux).
+    """
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/stat", encoding="utf-8") as f:
+                running = next(int(line.split()[1]) for line in f
+                               if line.startswith("procs_running"))
+        except (OSError, StopIteration, ValueError):
+            return None
+        counts.append(max(running - 1, 0))  # this process is running while it reads
+        time.sleep(interval)
+    return sum(counts) / len(counts)
+
+
 def machine_info() -> dict:
     """CPU count, load average, CPU model and flags of interest, library versions."""
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -48,12 +66,16 @@ def machine_info() -> dict:
         pass
     flags = precision.cpu_flags()
     load1, load5, load15 = os.getloadavg()
+    others = other_runnable_processes()
     return {
         "cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu_model": model,
         "bf16_flags": sorted(flags & {"amx_bf16", "amx_tile", "avx512_bf16", "avx512f"}),
         "loadavg": [round(load1, 2), round(load5, 2), round(load15, 2)],
+        # Mean number of other runnable processes at the start (None off Linux): the
+        # 1-minute load average still counts a job that ended a minute ago.
+        "other_runnable": None if others is None else round(others, 2),
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),

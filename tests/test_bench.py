@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -187,6 +188,28 @@ def test_report_marks_a_shared_machine_and_ratios():
     assert "9% of the small step's FLOPs at most" in md  # 32 * 1.1e8 / 40e9
     idle = bench_cli.Report(results, {"cpus": 2, "loadavg": [0.2, 0.2, 0.2]}, False, 60.0)
     assert "The machine was idle." in idle.markdown()
+    # Other runnable processes, when measured, decide over a load average that still
+    # counts a job which ended before the run.
+    decayed = bench_cli.Report(results, {"cpus": 2, "loadavg": [1.5, 2.0, 2.0],
+                                         "other_runnable": 0.1}, False, 60.0)
+    assert "The machine was idle." in decayed.markdown()
+    busy = bench_cli.Report(results, {"cpus": 2, "loadavg": [0.2, 0.2, 0.2],
+                                      "other_runnable": 2.0}, False, 60.0)
+    assert "shared during this run" in busy.markdown()
+
+
+def test_other_runnable_processes_counts_a_busy_process():
+    quiet = benchmarks.other_runnable_processes(samples=10, interval=0.01)
+    assert quiet is None or quiet >= 0
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        busy = benchmarks.other_runnable_processes(samples=20, interval=0.02)
+    finally:
+        spin.kill()
+        spin.wait()
+    if busy is not None:  # Linux
+        assert busy >= 0.5
 
 
 @pytest.mark.parametrize("base", ["wavegan", "spectral"])

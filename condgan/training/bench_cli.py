@@ -412,8 +412,10 @@ class Report:
                f"(flags: {', '.join(m.get('bf16_flags', [])) or 'none of interest'}), "
                f"TensorFlow {m.get('tensorflow')}, Python {m.get('python')}.",
                f"- Load average before / after the run: {m.get('loadavg')} / "
-               f"{self.results.get('_load_after')}. "
-               + ("**The machine was shared during this run** (load above 0.5 per CPU): "
+               f"{self.results.get('_load_after')} (the run's own processes count in the "
+               f"second); other runnable processes at the start: {m.get('other_runnable')}. "
+               + ("**The machine was shared during this run** (other runnable processes, or "
+                  "without that figure the load average, above 0.5 per CPU): "
                   "absolute figures are lower bounds; the interleaved ratios hold better."
                   if self.shared() else "The machine was idle."), ""]
         if self.peak("float32"):
@@ -524,7 +526,8 @@ class Report:
 
     def shared(self) -> bool:
         cpus = self.machine.get("cpus") or 1
-        load = (self.machine.get("loadavg") or [0])[0]
+        others = self.machine.get("other_runnable")
+        load = others if others is not None else (self.machine.get("loadavg") or [0])[0]
         return load > 0.5 * cpus
 
 
