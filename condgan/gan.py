@@ -93,9 +93,10 @@ class CondGAN(keras.Model):
         # strategy tries to build the model by calling it on the audio alone.
         self.built = True
         # One D call over real and fake concatenated (2B rows) in the critic update, instead
-        # of two: the same logits (D has no batch statistics), 1.04-1.2x faster
-        # (BENCHMARKS.md); set False for two calls.
-        self.fused_d_pass = True
+        # of two: the same logits (D has no batch statistics). On by default for the WaveGAN
+        # critic (1.02x on the small step), off for the spectral one, where it was 0.95x in
+        # two idle runs (BENCHMARKS.md). Set it to choose.
+        self.fused_d_pass = model_config.discriminator == "wavegan"
 
     # --- configuration -------------------------------------------------------------
     def compile(self, g_optimizer, d_optimizer, loss: str = "wgan_gp", gp_weight: float = 10.0,

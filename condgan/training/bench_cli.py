@@ -533,9 +533,10 @@ class Report:
 
 NOTES = [
     "- Defaults kept from these attempts: `PhaseShuffle` as one batched gather (the where "
-    "chain is gone; same output and random stream), `CondGAN.fused_d_pass = True` (set it "
-    "False for two D calls), TensorFlow's default thread pools with oneDNN on, no XLA on "
-    "the CPU. Precision stays `model.precision=float32` by default: `mixed_bfloat16` (or "
+    "chain is gone; same output and random stream), `CondGAN.fused_d_pass` on for the "
+    "WaveGAN critic and off for the spectral one (0.95x there), TensorFlow's default thread "
+    "pools with oneDNN on, no XLA on the CPU. Precision stays `model.precision=float32` by "
+    "default: `mixed_bfloat16` (or "
     "`auto`) is a switch until an ablation arm shows equal quality, e.g. `python -m "
     "experiments.ablation run --dataset=synth-spectral --arm=D --seed=0 --tag=bf16 "
     "--set=model.precision=mixed_bfloat16` against the float32 arm D, seed 0.",
