@@ -260,3 +260,14 @@ def test_render_rewrites_the_report_from_a_summary(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(Exception, match="is not a condgan-bench summary.json"):
         bench_cli.render(str(tmp_path / "bad.json"), None)
+
+
+def test_report_orders_training_rows_by_size_whatever_the_results_order():
+    row = {"median_ms": 10.0, "examples_per_s": 1.0, "gflop_per_step": 1.0, "gflops": 1.0,
+           "peak_rss_mb": 1.0}
+    names = ["train/small/float32", "train/tiny/mixed_bfloat16", "train/tiny/float32",
+             "train/synth/float32"]  # as a summary.json with sorted keys reads back, shuffled
+    report = bench_cli.Report({n: dict(row) for n in names}, {"cpus": 2}, False, 1.0)
+    assert [r[:2] for r in report.train_rows()] == [
+        ["tiny", "float32"], ["tiny", "mixed_bfloat16"], ["synth", "float32"],
+        ["small", "float32"]]

@@ -283,9 +283,14 @@ class Report:
     def train_rows(self) -> list[list[str]]:
         rows = []
         p32, p16 = self.peak("float32"), self.peak("bfloat16")
-        for name, r in self.results.items():
-            if not name.startswith("train/"):
-                continue
+        order = ("tiny", "synth", "synth-spectral", "small", "full")
+
+        def key(name):  # smallest config first, float32 before bf16, also after --render
+            config = name.split("/")[1]
+            return (order.index(config) if config in order else len(order), name)
+
+        for name in sorted((n for n in self.results if n.startswith("train/")), key=key):
+            r = self.results[name]
             _, config, precision = name.split("/")
             if "error" in r:
                 rows.append([config, precision, "error: " + r["error"].splitlines()[-1][:60]]
