@@ -199,8 +199,6 @@ def test_report_marks_a_shared_machine_and_ratios():
 
 
 def test_other_runnable_processes_counts_a_busy_process():
-    quiet = benchmarks.other_runnable_processes(samples=10, interval=0.01)
-    assert quiet is None or quiet >= 0
     spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
