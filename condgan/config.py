@@ -171,6 +171,10 @@ class TrainConfig:
     # G's contrastive term is weighted contrastive_weight x g_contrastive_scale (D's is not):
     # 1 = as D's, 0 = D only (issue 8: the G-side term trades z-diversity for accuracy).
     g_contrastive_scale: float = 1.0
+    # Capped spectral z-diversity term (condgan.z_diversity): G is rewarded for different
+    # log-spectrograms from two z of one c, up to z_diversity_cap; weight 0 disables.
+    z_diversity_weight: float = 0.0
+    z_diversity_cap: float = 1.0
     steps: int = 1000
     seed: int = 0
     checkpoint_every: int = 200
@@ -196,9 +200,11 @@ class TrainConfig:
             raise ConfigError("train.contrastive_temperature must be > 0, got "
                               f"{self.contrastive_temperature}")
         for name in ("gp_weight", "mode_seeking_weight", "contrastive_weight",
-                     "g_contrastive_scale"):
+                     "g_contrastive_scale", "z_diversity_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.z_diversity_cap > 0:
+            raise ConfigError(f"train.z_diversity_cap must be > 0, got {self.z_diversity_cap}")
         if not 0.0 <= self.mismatch_weight < 1.0:
             raise ConfigError(f"train.mismatch_weight must be in [0, 1), got {self.mismatch_weight}")
         if self.mismatch_weight > 0 and self.loss == "wgan_gp":

@@ -27,13 +27,13 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from condgan import contrastive, losses, models, seeds
+from condgan import contrastive, losses, models, seeds, z_diversity
 from condgan.config import LOSSES, MISMATCH_WGAN_GP_ERROR, ModelConfig
 from condgan.embedding_replay import EmbeddingReplay
 from condgan.seeds import derive_seed
 
 METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake", "d_mismatch",
-                "d_contrastive", "g_contrastive")
+                "d_contrastive", "g_contrastive", "z_spread")
 
 
 def mismatched_captions(text_embedding: tf.Tensor) -> tf.Tensor:
@@ -102,7 +102,8 @@ class CondGAN(keras.Model):
     def compile(self, g_optimizer, d_optimizer, loss: str = "wgan_gp", gp_weight: float = 10.0,
                 n_critic: int = 5, mode_seeking_weight: float = 0.0, mismatch_weight: float = 0.0,
                 contrastive_weight: float = 0.0, contrastive_temperature: float = 0.1,
-                g_contrastive_scale: float = 1.0, **kwargs):
+                g_contrastive_scale: float = 1.0, z_diversity_weight: float = 0.0,
+                z_diversity_cap: float = 1.0, **kwargs):
         """Sets the optimizers and the objective.
 
         Args:
@@ -120,6 +121,9 @@ class CondGAN(keras.Model):
           contrastive_temperature: its temperature.
           g_contrastive_scale: G's InfoNCE term (its own pairs) is weighted
             contrastive_weight x g_contrastive_scale; 0 keeps the term in D only.
+          z_diversity_weight: weight of the capped spectral z-diversity term in the G
+            loss (`condgan.z_diversity`); 0 turns it off.
+          z_diversity_cap: its cap (log-spectrogram distance), > 0.
         """
         super().compile(**kwargs)
         if loss not in LOSSES:
@@ -151,6 +155,11 @@ class CondGAN(keras.Model):
         self.contrastive_weight = float(contrastive_weight)
         self.contrastive_temperature = float(contrastive_temperature)
         self.g_contrastive_scale = float(g_contrastive_scale)
+        if z_diversity_weight < 0 or not z_diversity_cap > 0:
+            raise ValueError("z_diversity_weight must be >= 0 and z_diversity_cap > 0, got "
+                             f"{z_diversity_weight} and {z_diversity_cap}")
+        self.z_diversity_weight = float(z_diversity_weight)
+        self.z_diversity_cap = float(z_diversity_cap)
 
     @property
     def metrics(self):
@@ -279,7 +288,12 @@ class CondGAN(keras.Model):
                 nce)
 
     def generator_step(self, text_embedding, loss_scale=1.0):
-        """One update of conditioner + G. Returns (g_loss, kl, ms, replayed share, contrastive)."""
+        """One update of conditioner + G.
+
+        Returns (g_loss, kl, ms, replayed share, contrastive, z_spread): z_spread is
+        the log-spectrogram distance of two z's clips (`condgan.z_diversity`), 0 unless
+        z_diversity_weight > 0.
+        """
         batch_size = tf.shape(text_embedding)[0]
         z = self._sample_z(batch_size)
         with tf.GradientTape() as tape:
@@ -295,19 +309,32 @@ class CondGAN(keras.Model):
             g_loss = losses.generator_loss(self.loss_kind, fake_logits)
             nce = self._contrastive(fake_a, fake_u, d_text)
             ms = tf.constant(0.0)
-            if self.mode_seeking_weight > 0:
+            spread = tf.constant(0.0)
+            zd = tf.constant(0.0)
+            if self.mode_seeking_weight > 0 or self.z_diversity_weight > 0:
+                # One second z per row and the same c (replayed rows keep their stored c):
+                # both terms compare the clips of two z.
                 z2 = self._sample_z(batch_size)
                 fake2 = self.generator([z2, c], training=True)
                 ctx = seeds.replica_context()
-                # Its ratio of batch means is one of global-batch means under tf.distribute.
-                ms = losses.mode_seeking_loss(fake, fake2, z, z2, mean=None if ctx is None else (
-                    lambda x: ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(x))))
+                # Their batch means are global-batch means under tf.distribute.
+                mean = None if ctx is None else (
+                    lambda x: ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(x)))
+                if self.mode_seeking_weight > 0:
+                    ms = losses.mode_seeking_loss(fake, fake2, z, z2, mean=mean)
+                if self.z_diversity_weight > 0:
+                    cfg = self.model_config
+                    zd = z_diversity.z_diversity_loss(fake, fake2, self.z_diversity_cap,
+                                                      cfg.stft_frame, cfg.stft_hop, mean=mean)
+                    spread = tf.stop_gradient(z_diversity.spectral_distance(
+                        fake, fake2, cfg.stft_frame, cfg.stft_hop, mean=mean))
             total = (g_loss + kl + self.mode_seeking_weight * ms
-                     + self.contrastive_weight * self.g_contrastive_scale * nce) * loss_scale
+                     + self.contrastive_weight * self.g_contrastive_scale * nce
+                     + self.z_diversity_weight * zd) * loss_scale
         variables = self.g_variables
         grads = tape.gradient(total, variables)
         self.g_optimizer.apply_gradients(zip(grads, variables))
-        return g_loss, kl, ms, replayed, nce
+        return g_loss, kl, ms, replayed, nce, spread
 
     def gan_step(self, audio, text_embedding, loss_scale=1.0) -> dict[str, tf.Tensor]:
         """`n_critic` discriminator updates, then one generator update.
@@ -332,10 +359,10 @@ class CondGAN(keras.Model):
         for _ in range(self.n_critic):
             d_loss, gp, d_real, d_fake, d_mismatch, d_nce = self.discriminator_step(
                 audio, text_embedding, loss_scale)
-        g_loss, kl, ms, replayed, g_nce = self.generator_step(text_embedding, loss_scale)
+        g_loss, kl, ms, replayed, g_nce, z_spread = self.generator_step(text_embedding, loss_scale)
         return {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "kl": kl, "ms": ms,
                 "replayed": replayed, "d_real": d_real, "d_fake": d_fake, "d_mismatch": d_mismatch,
-                "d_contrastive": d_nce, "g_contrastive": g_nce}
+                "d_contrastive": d_nce, "g_contrastive": g_nce, "z_spread": z_spread}
 
     def train_step(self, data):
         """Keras `fit` entry: data is (audio, text_embedding, ...) from condgan.data.

@@ -95,6 +95,10 @@ HELP = {
     "train.contrastive_temperature": "Temperature of the contrastive term.",
     "train.g_contrastive_scale": "G's contrastive weight = train.contrastive_weight x this "
                                  "(1: as D's; 0: the term in D only).",
+    "train.z_diversity_weight": "Weight of the capped spectral z-diversity term (G rewarded for "
+                                "different log-spectrograms from two z of one c); 0 disables.",
+    "train.z_diversity_cap": "Log-spectrogram distance above which the z-diversity term stops "
+                             "rewarding.",
     "train.steps": "Total generator steps of the run (a resumed run continues to this).",
     "train.seed": "Seed of weights, z, noise and data order.",
     "train.checkpoint_every": "Save a checkpoint every N steps.",

@@ -40,7 +40,8 @@ def build_gan(config: Config, strategy: tf.distribute.Strategy | None = None) ->
             mode_seeking_weight=t.mode_seeking_weight, mismatch_weight=t.mismatch_weight,
             contrastive_weight=t.contrastive_weight,
             contrastive_temperature=t.contrastive_temperature,
-            g_contrastive_scale=t.g_contrastive_scale)
+            g_contrastive_scale=t.g_contrastive_scale,
+            z_diversity_weight=t.z_diversity_weight, z_diversity_cap=t.z_diversity_cap)
         gan.build_optimizers()
     return gan
 
