@@ -104,9 +104,5 @@ def test_demo_scores_its_samples_and_trains_the_second_base(tmp_path, text_encod
     assert score["conditional_accuracy"]["real"] > 0.2  # the 1-epoch classifier beats chance
     # The demo trains the second base.
     with open(tmp_path / "demo" / "run" / "config.json", encoding="utf-8") as f:
-        saved = json.load(f)
-    model, train = saved["model"], saved["train"]
+        model = json.load(f)["model"]
     assert model["generator"] == "spectral" and model["contrastive_dim"] > 0
-    # ... with the session-5 recipe: z in FiLM, half-weight G contrastive, z-diversity term.
-    assert model["film_input"] == "zc" and train["g_contrastive_scale"] == 0.5
-    assert train["z_diversity_weight"] > 0

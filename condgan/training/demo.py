@@ -1,7 +1,7 @@
 r"""condgan-demo: the whole pipeline on the embedded default data, in minutes on a CPU.
 
 Usage:
-  condgan-demo [--output_dir=demo] [--max_minutes=8]
+  condgan-demo [--output_dir=demo] [--max_minutes=6]
 
 Steps (each prints what it does; a re-run reuses what is already there):
   1. prepare the procedural captioned sound-effects set  -> OUT/data
@@ -40,10 +40,10 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     """Defines this CLI's flags (at entry, so importing the module defines none)."""
     flags.DEFINE_string("output_dir", "demo", "Where the demo writes data, run, export and samples.")
-    flags.DEFINE_float("max_minutes", 8.0, "Training time budget in minutes (the run stops early, "
+    flags.DEFINE_float("max_minutes", 6.0, "Training time budget in minutes (the run stops early, "
                        "with a checkpoint, when it is used up; a re-run continues).")
-    flags.DEFINE_integer("steps", 4000, "Training steps if the time budget allows (about 8.5 "
-                         "steps/s on an idle 2-core CPU: the 8-minute budget holds about 4,000).")
+    flags.DEFINE_integer("steps", 4000, "Training steps if the time budget allows (about 12 steps/s "
+                         "on an idle 2-core CPU: the 6-minute budget holds about 4,000).")
     flags.DEFINE_integer("num_examples", 2400, "Clips of the procedural dataset.")
     flags.DEFINE_integer("seed", 0, "Seed of the data, the weights and the samples.")
     flags.DEFINE_string("text_encoder", None, "Text encoder SavedModel (default: built on first use "
@@ -78,12 +78,6 @@ def demo_config(data_dir: str, text_encoder: str, steps: int, seed: int):
     m.d_conditioning, m.spectral_norm, m.film, m.text_norm = "projection", True, True, "rms"
     m.stft_frame, m.stft_hop, m.contrastive_dim = 256, 64, 128
     cfg.train.contrastive_weight, cfg.train.contrastive_temperature = 1.0, 0.1
-    # The session-5 recipe (docs/second-base.md): FiLM reads [z, c], G's contrastive term at
-    # half weight, and the capped z-diversity term that moves G's variety from CondAugment's
-    # eps (dropped at generation) into z.
-    m.film_input = "zc"
-    cfg.train.g_contrastive_scale = 0.5
-    cfg.train.z_diversity_weight, cfg.train.z_diversity_cap = 2.0, 1.0
     cfg.train.batch_size = 32
     # Hinge with one critic step learns far more per CPU minute than WaveGAN's
     # WGAN-GP with five (11.4 vs 2.1 steps/s here: experiments/bench_train_step.py).
