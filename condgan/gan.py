@@ -324,10 +324,10 @@ class CondGAN(keras.Model):
                     ms = losses.mode_seeking_loss(fake, fake2, z, z2, mean=mean)
                 if self.z_diversity_weight > 0:
                     cfg = self.model_config
-                    zd = z_diversity.z_diversity_loss(fake, fake2, self.z_diversity_cap,
-                                                      cfg.stft_frame, cfg.stft_hop, mean=mean)
-                    spread = tf.stop_gradient(z_diversity.spectral_distance(
-                        fake, fake2, cfg.stft_frame, cfg.stft_hop, mean=mean))
+                    distance = z_diversity.spectral_distance(fake, fake2, cfg.stft_frame,
+                                                             cfg.stft_hop, mean=mean)
+                    zd = z_diversity.capped_reward(distance, self.z_diversity_cap)
+                    spread = tf.stop_gradient(distance)
             total = (g_loss + kl + self.mode_seeking_weight * ms
                      + self.contrastive_weight * self.g_contrastive_scale * nce
                      + self.z_diversity_weight * zd) * loss_scale

@@ -63,6 +63,25 @@ def synthesis_frames(length: int, frame: int, hop: int) -> int:
     return length // hop + frame // hop
 
 
+def log_magnitude(audio, frame: int = 256, hop: int = 64, floor: float = LOG_FLOOR) -> tf.Tensor:
+    """log(|STFT(audio)| + floor) with a periodic Hann window and no padding, in float32.
+
+    Args:
+      audio: float[batch, length] or float[batch, length, 1], length >= frame.
+      frame: frame (= FFT) length in samples.
+      hop: hop in samples.
+      floor: added to the magnitude before the log, > 0.
+
+    Returns:
+      float32[batch, 1 + (length - frame) // hop, frame // 2 + 1].
+    """
+    x = tf.cast(tf.convert_to_tensor(audio), tf.float32)
+    if x.shape.rank == 3:
+        x = x[..., 0]
+    spec = tf.signal.stft(x, frame, hop, frame, window_fn=tf.signal.hann_window, pad_end=False)
+    return tf.math.log(tf.abs(spec) + floor)
+
+
 @keras.saving.register_keras_serializable(package="condgan")
 class LogMagnitudeSTFT(keras.layers.Layer):
     """log(|STFT(audio)| + 1e-4) with a periodic Hann window and no padding.
@@ -86,10 +105,7 @@ class LogMagnitudeSTFT(keras.layers.Layer):
         self.frame, self.hop = frame, hop
 
     def call(self, audio):
-        x = tf.cast(audio[..., 0], tf.float32)
-        spec = tf.signal.stft(x, self.frame, self.hop, self.frame,
-                              window_fn=tf.signal.hann_window, pad_end=False)
-        return tf.math.log(tf.abs(spec) + LOG_FLOOR)[..., None]
+        return log_magnitude(audio, self.frame, self.hop)[..., None]
 
     def compute_output_shape(self, input_shape):
         length = input_shape[1]

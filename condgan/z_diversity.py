@@ -26,28 +26,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-# Added to |STFT| before the log: about 60 dB below a full-scale sinusoid's bin.
+from condgan.spectral import log_magnitude
+
+# Added to |STFT| before the log (the critic's log-STFT uses 1e-4): a quiet band counts,
+# but differences 60 dB below a full-scale bin do not. The measured runs used 1e-3.
 LOG_FLOOR = 1e-3
-
-
-def log_magnitude(audio: tf.Tensor, frame: int = 256, hop: int = 64,
-                  floor: float = LOG_FLOOR) -> tf.Tensor:
-    """log(|STFT(audio)| + floor), periodic Hann window, no padding.
-
-    Args:
-      audio: float[batch, length] or float[batch, length, 1].
-      frame: STFT frame (and FFT) length in samples.
-      hop: STFT hop in samples.
-      floor: added to the magnitude before the log, > 0.
-
-    Returns:
-      float32[batch, frames, frame // 2 + 1].
-    """
-    audio = tf.cast(tf.convert_to_tensor(audio), tf.float32)
-    if audio.shape.rank == 3:
-        audio = audio[..., 0]
-    spec = tf.signal.stft(audio, frame, hop, frame, window_fn=tf.signal.hann_window)
-    return tf.math.log(tf.abs(spec) + floor)
 
 
 def spectral_distance(fake_1: tf.Tensor, fake_2: tf.Tensor, frame: int = 256, hop: int = 64,
@@ -57,7 +40,7 @@ def spectral_distance(fake_1: tf.Tensor, fake_2: tf.Tensor, frame: int = 256, ho
     Args:
       fake_1, fake_2: float[batch, length(, 1)], generated from the same conditions
         with independent z.
-      frame, hop, floor: as in `log_magnitude`.
+      frame, hop, floor: as in `condgan.spectral.log_magnitude`.
       mean: optional function tensor -> scalar replacing `tf.reduce_mean`, e.g. a
         mean over all tf.distribute replicas' rows.
 
@@ -88,6 +71,15 @@ def z_diversity_loss(fake_1: tf.Tensor, fake_2: tf.Tensor, cap: float = 1.0, fra
     Raises:
       ValueError: cap <= 0 or the shapes differ.
     """
+    return capped_reward(spectral_distance(fake_1, fake_2, frame, hop, floor, mean), cap)
+
+
+def capped_reward(distance: tf.Tensor, cap: float) -> tf.Tensor:
+    """-min(distance, cap): the loss of a `spectral_distance` already computed.
+
+    Raises:
+      ValueError: cap <= 0.
+    """
     if not cap > 0:
         raise ValueError(f"z_diversity_loss: cap must be > 0, got {cap!r}")
-    return -tf.minimum(spectral_distance(fake_1, fake_2, frame, hop, floor, mean), float(cap))
+    return -tf.minimum(distance, float(cap))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from condgan import z_diversity
+from condgan import spectral, z_diversity
 from condgan.config import Config, ConfigError
 from condgan.training.trainer import build_gan
 
@@ -29,7 +29,7 @@ def pair():
 
 def test_log_magnitude_matches_numpy(pair):
     a, _ = pair
-    got = z_diversity.log_magnitude(a[..., None], 256, 64, 1e-3).numpy()
+    got = spectral.log_magnitude(a[..., None], 256, 64, 1e-3).numpy()
     np.testing.assert_allclose(got, _np_log_magnitude(a, 256, 64, 1e-3), rtol=1e-4, atol=1e-4)
 
 

@@ -23,7 +23,6 @@ p.add_argument("--seed", type=int, default=0)
 p.add_argument("--set", action="append", default=[])
 p.add_argument("--pair_w", type=float, default=1.0)   # weight of the pair terms (D and G)
 p.add_argument("--pair_feat", default="map")           # map: |F1-F2| of the last map; pool: of phi
-p.add_argument("--pair_cond", type=int, default=0)     # 1: pair head also projects the caption
 p.add_argument("--pair_detach", type=int, default=0)   # 1: pair head trains on D's features, not D
 p.add_argument("--nce_group", type=int, default=0)  # 1: InfoNCE positives = same condition group
 p.add_argument("--eps_inv", type=float, default=0.0)  # weight: G(z, c1) ~ G(z, c2) for two CA draws
@@ -119,7 +118,7 @@ class PairGAN(CondGAN):
         self.pair_opt.apply_gradients(zip(g[len(dv):], pv))
         return d_loss, nce, pair, tf.reduce_mean(pr), tf.reduce_mean(pf)
 
-    def _nce(self, a, u, text, label, label_orig_text=None):
+    def _nce(self, a, u, text, label):
         if not args.nce_group:
             return self._contrastive(a, u, text)
         from condgan import contrastive as C

@@ -5,8 +5,8 @@ captions) against its noise (sigma), then scores 240 clips three ways: c = mean
 (generation, the method), c = mean + sigma * eps with a new eps per clip
 (training's distribution), and one fixed z per caption with eps varied.
 """
-import json, os, sys
-CODE = os.environ.get("CODE", "/work/exp/snap7")
+import os, sys
+CODE = os.environ.get("CODE", ".")  # the snapshot of the repository it runs from
 sys.path.insert(0, CODE)
 import numpy as np
 import tensorflow as tf
@@ -23,16 +23,19 @@ emb = cached_caption_embeddings(config, card, run)
 caps = sorted(emb)
 E = tf.constant(np.stack([emb[c] for c in caps]).astype(np.float32))
 ca = gan.conditioner.get_layer("cond_augment")
-from condgan.models import normalize_text
-x = normalize_text(config.model, E) if False else None
-# the conditioner's input normalisation, then the layer's parameters
-inner = gan.conditioner.layers
-h = E
-for layer in inner[1:]:
-    if layer is ca:
-        break
-    h = layer(h)
-mean, log_sigma = ca.mean_log_sigma(h)
+
+
+def gaussian(text):
+    """CondAugment's (mean, log_sigma): the conditioner's layers before it, then its own."""
+    h = text
+    for layer in gan.conditioner.layers[1:]:
+        if layer is ca:
+            break
+        h = layer(h)
+    return ca.mean_log_sigma(h)
+
+
+mean, log_sigma = gaussian(E)
 mean, sigma = mean.numpy(), np.exp(log_sigma.numpy())
 print(f"mean: rms over captions & dims {np.sqrt((mean**2).mean()):.3f}; std across captions "
       f"(per dim, averaged) {mean.std(0).mean():.3f}; sigma mean {sigma.mean():.3f} "
@@ -45,15 +48,10 @@ def make(mode):
         e = tf.constant(np.stack([emb[c] for c in captions]).astype(np.float32))
         n = len(captions)
         z = tf.stack([tf.random.stateless_normal([L], seed=[seed, i]) for i in range(n)])
-        if mode == "fixz":
-            z = tf.stack([tf.random.stateless_normal([L], seed=[7, abs(hash(c)) % 1000])
+        if mode == "fixz":  # one z per caption, the same in every column
+            z = tf.stack([tf.random.stateless_normal([L], seed=[7, caps.index(c)])
                           for c in captions])
-        hh = e
-        for layer in inner[1:]:
-            if layer is ca:
-                break
-            hh = layer(hh)
-        m, ls = ca.mean_log_sigma(hh)
+        m, ls = gaussian(e)
         if mode == "mean":
             c = m
         else:
