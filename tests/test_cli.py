@@ -227,3 +227,17 @@ def test_console_scripts_help_shows_usage_and_flags(tool, flag):
                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     # (absl's --help exits with status 1 by design.)
     assert out.stdout.lstrip().startswith(tool + ":") and flag in out.stdout, out.stdout[:2000]
+
+
+def test_a_stop_while_the_flags_are_defined_exits_like_a_stop_before_training(monkeypatch, capsys):
+    # The window between the handler's install and the training's own try block: a
+    # SIGTERM there (here: requested by hand while define_flags runs) exits 0 with the
+    # stop message, not a traceback.
+    from condgan.training import train_cli
+
+    monkeypatch.setattr(train_cli, "define_flags",
+                        lambda: train_cli._process_stop.request(signal.SIGTERM))
+    with pytest.raises(SystemExit) as e:
+        train_cli.console_entry_point()
+    assert e.value.code == 0
+    assert "stopped by SIGTERM before training began" in capsys.readouterr().err

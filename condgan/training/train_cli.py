@@ -196,8 +196,7 @@ def _main(argv, stop: preemption.StopRequest):
         print(f"condgan-train: error: {e}", file=sys.stderr)
         return 1
     except preemption.Stopped as e:
-        print(f"condgan-train: {e} before training began; nothing new to save", file=sys.stderr)
-        return _stop_status(e.signum)
+        return _stopped_before_training(e)
     except KeyboardInterrupt as e:
         print(f"condgan-train: interrupted ({e or 'KeyboardInterrupt'})", file=sys.stderr)
         return 130
@@ -207,6 +206,11 @@ def _main(argv, stop: preemption.StopRequest):
         return _stop_status(out["stopped"])
     print(f"trained to step {out['step']}; run directory: {FLAGS.model_dir}")
     return 0
+
+
+def _stopped_before_training(e: preemption.Stopped) -> int:
+    print(f"condgan-train: {e} before training began; nothing new to save", file=sys.stderr)
+    return _stop_status(e.signum)
 
 
 def _stop_status(signum: int) -> int:
@@ -229,7 +233,12 @@ def _config_sets_length(path: str | None) -> bool:
 def console_entry_point():
     global _process_stop
     with preemption.stop_on_signals() as _process_stop:
-        cli.run(main, define_flags, __name__, __doc__)
+        try:
+            cli.run(main, define_flags, __name__, __doc__)
+        except preemption.Stopped as e:
+            # A signal between the handler's install and training (flag definition and
+            # parsing) is a stop before training too, not a traceback (CI hit this once).
+            sys.exit(_stopped_before_training(e))
 
 
 if __name__ == "__main__":
