@@ -17,8 +17,9 @@ from typing import Any
 SUPPORTED_LENGTHS = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 LOSSES = ("wgan_gp", "hinge", "non_saturating")
 # Network families (condgan.models): WaveGAN's raw-waveform convolutions, or the
-# spectral ones (log-magnitude + IF generator, 2-D convolutions over a log-|STFT| critic).
-GENERATORS = ("wavegan", "spectral")
+# spectral ones (log-magnitude + IF generator, 2-D convolutions over a log-|STFT| critic);
+# "spectral2d" is the spectral generator built of 2-D convolutions over (frames, bins).
+GENERATORS = ("wavegan", "spectral", "spectral2d")
 DISCRIMINATORS = ("wavegan", "spectral")
 # How the discriminator reads the caption: WaveGAN-style concatenation after its
 # last layer, or a projection term <V t, phi(x)> (Miyato & Koyama 2018).
@@ -129,11 +130,15 @@ class ModelConfig:
         for name in ("stft_frame", "stft_hop"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
-        spectral = "spectral" in (self.generator, self.discriminator)
+        spectral = self.generator != "wavegan" or self.discriminator == "spectral"
         if spectral and (self.stft_frame % self.stft_hop or self.stft_frame > self.length):
             raise ConfigError(f"model.stft_frame ({self.stft_frame}) must be a multiple of "
                               f"model.stft_hop ({self.stft_hop}) and <= model.length ({self.length})")
-        if self.generator == "spectral" and (self.length // self.stft_hop
+        if self.generator == "spectral2d" and (self.stft_frame // 2) % 16:
+            raise ConfigError(
+                "the spectral2d generator upsamples its bins four times by 2: model.stft_frame "
+                f"/ 2 must be a multiple of 16, got {self.stft_frame}")
+        if self.generator != "wavegan" and (self.length // self.stft_hop
                                              + self.stft_frame // self.stft_hop) % 4:
             raise ConfigError(
                 "the spectral generator upsamples its frames twice by 2: length / stft_hop + "

@@ -163,3 +163,45 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     if "chief" in cluster:
         return resolver.task_type == "chief"
     return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+class StopAgreement:
+    """Makes every worker of a multi-worker run stop at the same step.
+
+    A preempted cluster gets SIGTERM on every worker, but each worker sees it at its
+    own step boundary; one that stops while its peer has begun the next step leaves
+    the peer inside a collective ("Socket closed"). So at every step boundary the
+    loop calls this with its local reasons to stop, and every worker gets the sum
+    over all workers: a collective every worker enters at the same step, so they all
+    stop together. Under a single-process strategy it returns the local values and
+    runs nothing.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy):
+        self._strategy = strategy
+        self.active = is_multi_worker(strategy)
+        if not self.active:
+            return
+
+        # Each replica adds 1/(its worker's replicas) of the worker's values, so that
+        # the sum over every replica is the sum over the workers.
+        local_replicas = float(len(strategy.extended.worker_devices))
+
+        def local_sum(x):
+            return tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, x / local_replicas)
+
+        @tf.function
+        def reduce(x):
+            out = strategy.run(local_sum, args=(x,))
+            return strategy.experimental_local_results(out)[0]
+
+        self._reduce = reduce
+
+    def __call__(self, values: list[float]) -> list[float]:
+        """Sums `values` (small non-negative numbers) over the workers."""
+        if not self.active:
+            return list(values)
+        out = self._reduce(tf.constant(values, tf.float32)).numpy()
+        return [float(round(v)) for v in out]
+

@@ -130,6 +130,8 @@ def build_generator(cfg: ModelConfig) -> keras.Model:
     with precision.policy_scope(cfg.precision):
         if cfg.generator == "spectral":
             return build_spectral_generator(cfg)
+        if cfg.generator == "spectral2d":
+            return build_spectral2d_generator(cfg)
         return build_wavegan_generator(cfg)
 
 
@@ -229,6 +231,66 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
     # Both heads and the synthesis compute in float32 under mixed precision (phase is a sum).
     inst_freq = keras.layers.Conv1D(bins, 1, activation="tanh", kernel_initializer="zeros",
                                     name="inst_freq", dtype="float32")(x)
+    audio = spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
+                                       name="synthesis")(log_magnitude, inst_freq)
+    return keras.Model([z, c], audio, name="generator")
+
+
+# (time, frequency) upsampling and channels (x model_dim) of the spectral2d generator's
+# layers, after its dense projection to (frames / 4, bins / 16, 4 x model_dim).
+_SPECTRAL2D_LAYERS = (((2, 2), 2), ((2, 2), 1), ((1, 2), 1), ((1, 2), 0.5))
+
+
+def build_spectral2d_generator(cfg: ModelConfig) -> keras.Model:
+    """Builds the spectral generator of 2-D convolutions over (frames, bins), GANSynth style.
+
+    The spectral generator's frames come from kernel-1 heads over a 1-D trunk:
+    every frame's spectrum is a mix of a fixed set of basis spectra, so a tone
+    that glides across bins (a whistle, a siren) needs a new basis mix at every
+    frame. Here the map is 2-D from the start and every layer is a 3x3
+    convolution over (time, frequency), so a partial that moves one bin per frame
+    is a diagonal line the same kernels draw at any pitch:
+    Dense(z, c) -> (T/4, F'/16, 4 * model_dim) -> four rounds of nearest-neighbour
+    upsampling (time and frequency by 2, twice; then frequency by 2, twice) and a
+    3x3 convolution of 2, 1, 1, 0.5 x model_dim channels (each followed by FiLM
+    when `cfg.film`, and leaky ReLU) -> the Nyquist bin padded on -> 3x3 heads for
+    log-magnitude (linear) and IF (tanh, zero-initialised), as in
+    `build_spectral_generator`. F' = stft_frame / 2, F = F' + 1 bins.
+
+    Args:
+      cfg: the model config (as `build_spectral_generator`).
+
+    Returns:
+      keras.Model "generator": [z, c] -> audio float32[batch, length, 1] in [-1, 1].
+    """
+    frames = spectral.synthesis_frames(cfg.length, cfg.stft_frame, cfg.stft_hop)
+    coarse_bins = cfg.stft_frame // 2 // 16
+    z = keras.Input((cfg.latent_dim,), name="z")
+    c = keras.Input((cfg.cond_dim,), name="c")
+    zc = keras.layers.Concatenate(name="z_c")([z, c])
+    film_in = zc if cfg.film_input == "zc" else c
+    width = 4 * cfg.model_dim
+    x = keras.layers.Dense(frames // 4 * coarse_bins * width, name="z_project")(zc)
+    x = keras.layers.Reshape((frames // 4, coarse_bins, width), name="z_reshape")(x)
+    x = keras.layers.LeakyReLU(negative_slope=0.2, name="z_lrelu")(x)
+    for i, (upsample, scale) in enumerate(_SPECTRAL2D_LAYERS):
+        width = max(1, int(scale * cfg.model_dim))
+        x = keras.layers.UpSampling2D(upsample, name=f"upsample_{i}")(x)
+        x = keras.layers.Conv2D(width, 3, padding="same", name=f"conv_{i}")(x)
+        if cfg.film:
+            x = FiLM(width, name=f"conv_{i}_film")(x, film_in)
+        x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv_{i}_lrelu")(x)
+    x = keras.layers.ZeroPadding2D(((0, 0), (0, 1)), name="nyquist_pad")(x)
+    bins = cfg.stft_frame // 2 + 1
+    log_magnitude = keras.layers.Conv2D(
+        1, 3, padding="same", name="log_magnitude", dtype="float32",
+        bias_initializer=keras.initializers.Constant(_SPECTRAL_INITIAL_LOG_MAGNITUDE))(x)
+    inst_freq = keras.layers.Conv2D(1, 3, padding="same", activation="tanh",
+                                    kernel_initializer="zeros", name="inst_freq",
+                                    dtype="float32")(x)
+    log_magnitude = keras.layers.Reshape((frames, bins), name="log_magnitude_frames")(
+        log_magnitude)
+    inst_freq = keras.layers.Reshape((frames, bins), name="inst_freq_frames")(inst_freq)
     audio = spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
                                        name="synthesis")(log_magnitude, inst_freq)
     return keras.Model([z, c], audio, name="generator")

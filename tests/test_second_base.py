@@ -29,9 +29,10 @@ def _inputs(cfg, seed=0):
             tf.constant(rng.uniform(-1, 1, size=(BATCH, cfg.length, 1)), tf.float32))
 
 
+@pytest.mark.parametrize("generator", ["spectral", "spectral2d"])
 @pytest.mark.parametrize("length, frame, hop", [(1024, 128, 32), (4096, 256, 64), (256, 64, 16)])
-def test_spectral_generator_shape_and_range(length, frame, hop):
-    cfg = _cfg(length=length, stft_frame=frame, stft_hop=hop)
+def test_spectral_generator_shape_and_range(generator, length, frame, hop):
+    cfg = _cfg(generator=generator, length=length, stft_frame=frame, stft_hop=hop)
     z, c, _, _ = _inputs(cfg)
     audio = models.build_generator(cfg)([z, c]).numpy()
     assert audio.shape == (BATCH, length, 1)
@@ -41,6 +42,35 @@ def test_spectral_generator_shape_and_range(length, frame, hop):
 def test_spectral_generator_frames_must_fit_the_upsampling():
     with pytest.raises(ConfigError, match="multiple of 4"):
         _cfg(length=1024, stft_frame=384, stft_hop=128).validate()  # 8 + 3 frames
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        _cfg(generator="spectral2d", length=1024, stft_frame=384, stft_hop=128).validate()
+    with pytest.raises(ConfigError, match="stft_frame / 2 must be a multiple of 16"):
+        _cfg(generator="spectral2d", length=1024, stft_frame=48, stft_hop=16).validate()
+
+
+def test_spectral2d_generator_draws_a_shifted_pattern_at_a_shifted_pitch():
+    # What the 2-D generator is for: the layers after its dense projection are
+    # convolutions over (time, frequency), so a pattern moved up by one coarse bin
+    # comes out moved up by 16 STFT bins (away from the edges), while the spectral
+    # generator's kernel-1 head has no such structure.
+    cfg = _cfg(generator="spectral2d", length=1024, stft_frame=256, stft_hop=64)
+    g = models.build_generator(cfg)
+    for layer in g.layers:  # random kernels and biases everywhere (the IF head starts at 0)
+        for w in layer.weights:
+            w.assign(tf.random.normal(w.shape, stddev=0.3, seed=len(w.name)))
+    body = keras.Model(g.get_layer("z_lrelu").output, g.get_layer("log_magnitude_frames").output)
+    quarter, coarse, width = body.input.shape[1:]  # frames / 4, bins / 16
+    assert coarse == 8
+    rng = np.random.default_rng(0)
+    pattern = rng.normal(size=(1, quarter, 3, width)).astype(np.float32)
+    x1 = np.zeros((1, quarter, coarse, width), np.float32)
+    x2 = np.zeros_like(x1)
+    x1[:, :, 2:5] = pattern
+    x2[:, :, 3:6] = pattern
+    y1, y2 = body(x1).numpy()[0], body(x2).numpy()[0]
+    assert y1.shape == (4 * quarter, 129)
+    np.testing.assert_allclose(y2[:, 24 + 16:88 + 16], y1[:, 24:88], rtol=1e-4, atol=1e-4)
+    assert not np.allclose(y2[:, 24:88], y1[:, 24:88], atol=1e-2)  # it did move
 
 
 @pytest.mark.parametrize("disc, cond", [("spectral", "projection"), ("wavegan", "projection"),
@@ -107,7 +137,7 @@ def test_film_starts_as_identity_and_then_depends_on_c():
     np.testing.assert_allclose(y1, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("generator", ["spectral", "wavegan"])
+@pytest.mark.parametrize("generator", ["spectral", "spectral2d", "wavegan"])
 def test_film_generator_has_film_layers(generator):
     cfg = _cfg(generator=generator, film=True)
     g = models.build_generator(cfg)
@@ -116,7 +146,7 @@ def test_film_generator_has_film_layers(generator):
         _cfg(generator=generator)).layers)
 
 
-@pytest.mark.parametrize("generator", ["spectral", "wavegan"])
+@pytest.mark.parametrize("generator", ["spectral", "spectral2d", "wavegan"])
 def test_film_input_zc_lets_z_modulate_every_layer(generator):
     cfg = _cfg(generator=generator, film=True, film_input="zc")
     g = models.build_generator(cfg)

@@ -273,15 +273,17 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
         saved = step
 
     stopped = None
+    agreement = distribute.StopAgreement(trainer.strategy)
     try:
         iterator = make_iterator(start)
         last_t, last_step = time.perf_counter(), start
         while step < t.steps and (stop_after is None or ran < stop_after):
-            if stop is not None and stop.requested:
-                stopped = stop.signum
-                break
-            if deadline is not None and time.monotonic() > deadline:
+            signalled, signum = _agreed_stop(agreement, stop, deadline)
+            if signalled == -1:
                 log(f"time budget of {max_seconds:.0f} s reached at step {step}")
+                break
+            if signalled:
+                stopped = signum
                 break
             values = trainer.train_step(next(iterator))
             if stop is not None:
@@ -319,8 +321,8 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
                 log(format_progress(step, t.steps, rate, values_np))
             if at_checkpoint:
                 save()
-        if stopped is None and stop is not None and stop.requested:
-            stopped = stop.signum
+        if stopped is None and stop is not None and stop.requested and not agreement.active:
+            stopped = stop.signum  # (a multi-worker run ends where all workers agree)
     except Stopped as e:  # a signal before this process had unsaved state, or in the race
         step = int(trainer.step.numpy())  # right after the first step: save if there is one
         stopped = e.signum
@@ -345,6 +347,25 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
     if stopped is not None:
         out["stopped"] = stopped
     return out
+
+
+def _agreed_stop(agreement: distribute.StopAgreement, stop: StopRequest | None,
+                 deadline: float | None) -> tuple[int, int | None]:
+    """Whether to stop before the next step: (1, signum) for a signal, (-1, None) for
+    the time budget, (0, None) to go on. In a multi-worker run the answer is the
+    same on every worker (a signal or a spent budget on any worker stops them all at
+    this step boundary); the signal reported is this worker's, or the peers' one."""
+    requested = stop is not None and stop.requested
+    over = deadline is not None and time.monotonic() > deadline
+    if not agreement.active:
+        if requested:
+            return 1, stop.signum
+        return (-1, None) if over else (0, None)
+    n_signalled, n_over, signums = agreement(
+        [float(requested), float(over), float(stop.signum if requested else 0)])
+    if n_signalled:
+        return 1, stop.signum if requested else int(signums) // int(n_signalled)
+    return (-1, None) if n_over else (0, None)
 
 
 def _remove_partial_writes(directory: str, log: Callable[[str], None]) -> None:

@@ -62,8 +62,10 @@ HELP = {
     "model.replay_fraction": "Share of the batch replaced when a step replays.",
     "model.replay_memory": "ring (the last replay_capacity pairs) or reservoir (a uniform "
                            "sample of every pair seen, so the memory spans the run).",
-    "model.generator": "wavegan (transposed 1-D convolutions over the waveform) or spectral "
-                       "(log-magnitude + instantaneous-frequency frames, inverse STFT).",
+    "model.generator": "wavegan (transposed 1-D convolutions over the waveform), spectral "
+                       "(log-magnitude + instantaneous-frequency frames, inverse STFT) or "
+                       "spectral2d (the same frames drawn by 2-D convolutions over "
+                       "time and frequency).",
     "model.discriminator": "wavegan (strided 1-D convolutions over the waveform) or spectral "
                            "(2-D convolutions over the clip's log-|STFT|).",
     "model.d_conditioning": "How D reads the caption: concat (after its last layer) or "
