@@ -379,3 +379,28 @@ def test_condgan_eval_end_to_end_on_a_tiny_run(setup, tmp_path, text_encoder_dir
     for name in (ev.RESULTS_MD, ev.GENERATED_GRID, ev.REAL_GRID):
         assert (out / name).stat().st_size > 0
 
+
+
+def test_the_confusion_table_agrees_with_accuracy_and_counts(fresh):
+    details = fresh["details"]
+    confusion = details["generated_confusion"]
+    assert sorted(confusion) == sorted(details["conditional_accuracy_per_class"])
+    rows = {t: sum(row.values()) for t, row in confusion.items()}
+    assert sum(rows.values()) == NUM_CLIPS
+    for t, row in confusion.items():  # the diagonal is the per-class accuracy
+        assert row.get(t, 0) / rows[t] == pytest.approx(
+            details["conditional_accuracy_per_class"][t]["generated"])
+        assert all(n > 0 for n in row.values())
+    columns = {}
+    for row in confusion.values():
+        for p, n in row.items():
+            columns[p] = columns.get(p, 0) + n
+    assert {p: n for p, n in details["generated_predicted_counts"].items() if n} == columns
+
+
+def test_the_report_names_the_class_a_class_is_most_often_heard_as():
+    from condgan.evaluation.report import _most_confused
+
+    assert _most_confused({"bell": 6, "beep": 3, "hum": 1}, "beep") == "bell (0.60)"
+    assert _most_confused({"beep": 10}, "beep") == "—"
+    assert _most_confused(None, "beep") == "—"

@@ -311,6 +311,9 @@ def evaluate(generate: GenerateFn,
             } for c in range(k)},
         "generated_predicted_counts": {classes[c]: int(n) for c, n in
                                        enumerate(np.bincount(gen_pred, minlength=k))},
+        # Rows: the caption's class; entries: how many of its clips the classifier
+        # heard as each class (zeros left out).
+        "generated_confusion": _confusion(gen_labels, gen_pred, classes),
         "z_diversity_per_caption": zdiv_details,
         "intra_frechet_distance_per_class": intra_details,
         "am_score_terms": {
@@ -584,6 +587,15 @@ def _entry(generated: float | None, real: float | None, n_generated: int, n_real
     return {"generated": generated, "real": real,
             "ratio": generated / real if generated is not None and real else None,
             "n_generated": int(n_generated), "n_real": int(n_real), "reference": reference}
+
+
+def _confusion(labels: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict:
+    """{true class: {predicted class: count}} (non-zero counts only)."""
+    k = len(classes)
+    table = np.zeros((k, k), np.int64)
+    np.add.at(table, (np.asarray(labels, np.int64), np.asarray(predicted, np.int64)), 1)
+    return {classes[t]: {classes[p]: int(table[t, p]) for p in range(k) if table[t, p]}
+            for t in range(k)}
 
 
 def _mean_or_none(x: np.ndarray) -> float | None:

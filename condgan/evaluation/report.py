@@ -127,11 +127,13 @@ def markdown_report(results: dict[str, Any]) -> str:
         "",
         "## Conditional accuracy per class",
         "",
-        "| class | generated | real test |",
-        "|---|---|---|",
+        "| class | generated | real test | generated clips most often heard as (share) |",
+        "|---|---|---|---|",
     ]
+    confusion = results["details"].get("generated_confusion", {})
     for name, e in results["details"]["conditional_accuracy_per_class"].items():
-        lines.append(f"| {_md_cell(name)} | {_fmt(e['generated'])} | {_fmt(e['real'])} |")
+        lines.append(f"| {_md_cell(name)} | {_fmt(e['generated'])} | {_fmt(e['real'])} | "
+                     f"{_most_confused(confusion.get(name), name)} |")
     intra = results["details"].get("intra_frechet_distance_per_class")
     if intra:
         lines += ["", "## Intra-FD per class", "", "| class | generated | real |", "|---|---|---|"]
@@ -178,3 +180,15 @@ def _plain(x):
     if isinstance(x, np.generic):
         return x.item()
     return x
+
+
+def _most_confused(row: dict | None, name: str) -> str:
+    """The class (other than `name`) a class's generated clips were most often
+    classified as, with its share of them; "—" without a confusion row or errors."""
+    if not row:
+        return "—"
+    wrong = {k: v for k, v in row.items() if k != name}
+    if not wrong:
+        return "—"
+    other = max(wrong, key=lambda k: (wrong[k], k))
+    return f"{_md_cell(other)} ({wrong[other] / sum(row.values()):.2f})"
