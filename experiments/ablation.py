@@ -376,45 +376,9 @@ def _flat(results: dict, field: str | None = None) -> dict:
     return flat
 
 
-def table(args) -> str:
-    """Aggregates every finished run of a dataset into results.md / results.json."""
-    spec = dataset_spec(args.dataset)
-    p = paths(args, spec)
-    runs_dir = os.path.join(p["results"], "runs")
-    per_arm: dict[str, list[dict]] = {}
-    tagged: list[dict] = []
-    reference = {}
-    num_classes = None
-    for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
-        path = os.path.join(runs_dir, name, RESULTS_JSON)
-        if not os.path.isfile(path):
-            continue
-        with open(path, encoding="utf-8") as f:
-            res = json.load(f)
-        # Older reports lack newer metrics: each metric's reference is the first one found.
-        reference = {**_flat(res, "real"), **reference}
-        num_classes = num_classes or len(res["dataset"]["classes"])
-        if res["run"].get("tag"):
-            tagged.append(res)  # a run outside the ablation (another budget): listed on its own
-            continue
-        per_arm.setdefault(res["run"]["arm"], []).append(res)
-    summary = {}
-    lines = [f"# Ablation on {spec['name']}", "",
-             spec.get("description", ""), "",
-             "Mean ± std over seeds (n = number of seeds). Reference row: the real test split "
-             "scored by the same classifier (ratios are 1 there by definition). Chance level of "
-             f"conditional accuracy: 1/{num_classes} = {1 / max(num_classes or 1, 1):.3f}. "
-             "z-diversity and d_self / real near 0 mean collapse (the same sound whatever z); "
-             "about 1 means as varied as the data. z-div. (caption) measures each caption "
-             "against the real clips of its condition group (the clips it could describe), "
-             "z-div. (class) against its whole class. mIS (all pairs) and AM (lower is better) "
-             "as in DiffWave's SC09 table; intra-FD is the per-class FD. docs/metrics.md "
-             "defines them; \"–\": not in that run's report (scored before the metric "
-             "existed). Train minutes are wall time on the 2-core "
-             "machine, which ran two or three jobs at once.", "",
-             "| arm | n | steps | train min | " + " | ".join(label for _, _, label in TABLE_METRICS)
-             + " |",
-             "|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
+def _arm_rows(per_arm: dict[str, list[dict]]) -> tuple[dict, list[str]]:
+    """Per-arm means ± std over seeds: (summary for results.json, table rows)."""
+    summary, lines = {}, []
     for arm in ARMS:
         runs = per_arm.get(arm, [])
         if not runs:
@@ -437,6 +401,76 @@ def table(args) -> str:
                         "train_minutes": float(np.mean([r["run"]["train_seconds"] for r in runs]) / 60)}
         lines.append(f"| {arm} {ARM_NAMES[arm]} | {len(runs)} | {'/'.join(map(str, steps))} | "
                      f"{summary[arm]['train_minutes']:.1f} | " + " | ".join(cells) + " |")
+    return summary, lines
+
+
+def _recipe_section(tagged: list[dict], reference: dict) -> tuple[dict, list[str]]:
+    """Tables of the recipes that were run on more than one arm: tagged runs that
+    share a tag and its overrides, averaged per arm like the main table (a second
+    set of arms A-E on another recipe). A tag run on one arm only gets no table."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in tagged:
+        key = (r["run"]["tag"], tuple(r["run"].get("overrides") or []))
+        groups.setdefault(key, []).append(r)
+    out, lines = {}, []
+    for (tag, overrides), runs in sorted(groups.items()):
+        per_arm: dict[str, list[dict]] = {}
+        for r in runs:
+            per_arm.setdefault(r["run"]["arm"], []).append(r)
+        if len(per_arm) < 2:
+            continue
+        summary, rows = _arm_rows(per_arm)
+        out[tag] = {"overrides": list(overrides), "arms": summary}
+        ref_cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
+        lines += [f"**The arms on recipe `{tag}`** (" + ", ".join(overrides or ["no overrides"])
+                  + "; every run also listed below)", "",
+                  "| arm | n | steps | train min | "
+                  + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
+                  "|---|---|---|---|" + "---|" * len(TABLE_METRICS)] + rows + [
+                  "| real test split (reference) | | | | " + " | ".join(ref_cells) + " |", ""]
+    return out, lines
+
+
+def table(args) -> str:
+    """Aggregates every finished run of a dataset into results.md / results.json."""
+    spec = dataset_spec(args.dataset)
+    p = paths(args, spec)
+    runs_dir = os.path.join(p["results"], "runs")
+    per_arm: dict[str, list[dict]] = {}
+    tagged: list[dict] = []
+    reference = {}
+    num_classes = None
+    for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
+        path = os.path.join(runs_dir, name, RESULTS_JSON)
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            res = json.load(f)
+        # Older reports lack newer metrics: each metric's reference is the first one found.
+        reference = {**_flat(res, "real"), **reference}
+        num_classes = num_classes or len(res["dataset"]["classes"])
+        if res["run"].get("tag"):
+            tagged.append(res)  # a run outside the ablation (another budget): listed on its own
+            continue
+        per_arm.setdefault(res["run"]["arm"], []).append(res)
+    lines = [f"# Ablation on {spec['name']}", "",
+             spec.get("description", ""), "",
+             "Mean ± std over seeds (n = number of seeds). Reference row: the real test split "
+             "scored by the same classifier (ratios are 1 there by definition). Chance level of "
+             f"conditional accuracy: 1/{num_classes} = {1 / max(num_classes or 1, 1):.3f}. "
+             "z-diversity and d_self / real near 0 mean collapse (the same sound whatever z); "
+             "about 1 means as varied as the data. z-div. (caption) measures each caption "
+             "against the real clips of its condition group (the clips it could describe), "
+             "z-div. (class) against its whole class. mIS (all pairs) and AM (lower is better) "
+             "as in DiffWave's SC09 table; intra-FD is the per-class FD. docs/metrics.md "
+             "defines them; \"–\": not in that run's report (scored before the metric "
+             "existed). Train minutes are wall time on the 2-core "
+             "machine, which ran two or three jobs at once.", "",
+             "| arm | n | steps | train min | " + " | ".join(label for _, _, label in TABLE_METRICS)
+             + " |",
+             "|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
+    summary, rows = _arm_rows(per_arm)
+    lines += rows
     ref_cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
     lines.append("| real test split (reference) | | | | " + " | ".join(ref_cells) + " |")
     lines += ["", "Grids (rows captions, columns z; the real reference beside them): "
@@ -448,12 +482,15 @@ def table(args) -> str:
               + ",".join(str(s) for s in sorted({s for a in summary.values() for s in a['seeds']}))
               + ("" if len(summary) == len(ARMS) else " --arms=" + ",".join(summary)),
               f"python -m experiments.ablation table --dataset={spec['name']}", "```", ""]
+    recipes, recipe_lines = _recipe_section(tagged, reference)
+    lines += recipe_lines
     lines += _tagged_section(tagged, reference)
     text = "\n".join(lines)
     os.makedirs(p["results"], exist_ok=True)
     _write_text(os.path.join(p["results"], "results.md"), text)
     _write_json(os.path.join(p["results"], "results.json"),
                 {"dataset": spec["name"], "arms": summary, "reference": reference,
+                 "recipes": recipes,
                  "tagged_runs": {r["run"]["arm"] + "-seed" + str(r["run"]["seed"]) + "-" + r["run"]["tag"]:
                                  {"run": {k: v for k, v in r["run"].items() if k != "config"},
                                   "metrics": _flat(r)} for r in tagged}})

@@ -182,6 +182,41 @@ def test_curve_evaluates_kept_checkpoints_of_a_tiny_run(tmp_path, monkeypatch, t
     assert out["reference"]["conditional_accuracy"] > 0
 
 
+def test_a_recipe_run_on_several_arms_gets_its_own_arm_table(tmp_path, monkeypatch):
+    import argparse
+    import json
+
+    monkeypatch.setattr(ablation, "RESULTS", str(tmp_path))
+    runs = tmp_path / "synth" / "runs"
+    sets = ["train.z_diversity_weight=2"]
+    results = {"D-seed0": _fake_result("D", 0, 0.1),
+               "A-seed0-zd": _fake_result("A", 0, 0.2, tag="zd"),
+               "D-seed0-zd": _fake_result("D", 0, 0.5, tag="zd"),
+               "D-seed1-zd": _fake_result("D", 1, 0.7, tag="zd"),
+               "D-seed0-long": _fake_result("D", 0, 0.9, tag="long")}  # one arm: no table
+    for name, res in results.items():
+        res["run"]["overrides"] = sets if res["run"]["tag"] == "zd" else []
+        (runs / name).mkdir(parents=True)
+        (runs / name / ablation.RESULTS_JSON).write_text(json.dumps(res))
+    text = ablation.table(argparse.Namespace(dataset="synth", work_dir=str(tmp_path / "w")))
+    summary = json.loads((tmp_path / "synth" / "results.json").read_text())
+    assert sorted(summary["recipes"]) == ["zd"]
+    zd = summary["recipes"]["zd"]
+    assert zd["overrides"] == sets
+    assert zd["arms"]["D"]["metrics"]["conditional_accuracy"]["mean"] == pytest.approx(0.6)
+    assert zd["arms"]["D"]["seeds"] == [0, 1] and zd["arms"]["A"]["seeds"] == [0]
+    # The main table still averages the untagged runs only.
+    assert summary["arms"]["D"]["metrics"]["conditional_accuracy"]["mean"] == pytest.approx(0.1)
+    lines = text.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("**The arms on recipe `zd`")))
+    assert "train.z_diversity_weight=2" in lines[start]
+    d_row = next(line for line in lines[start:] if line.startswith("| D "))
+    assert "| 2 |" in d_row and "0.6 ± 0.1" in d_row
+    assert not any(line.startswith("**The arms on recipe `long`") for line in lines)
+    # Every tagged run keeps its own row below.
+    assert any(line.startswith("| [D-seed1-zd]") for line in lines)
+
+
 def test_table_shows_metrics_missing_from_older_reports_as_a_dash(tmp_path, monkeypatch):
     import argparse
     import json
