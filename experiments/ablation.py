@@ -332,7 +332,7 @@ CURVES_PNG = "curves.png"
 def plot(args) -> str:
     """Draws the learning curves (`curve`'s curve.json) of several runs on one figure.
 
-    Writes experiments/results/<dataset>/curves.png: conditional accuracy and
+    Writes experiments/results/<dataset>/curves.png (or --figure): conditional accuracy and
     both z-diversities against steps, one line per run, the real test split dashed.
     """
     from condgan import plots
@@ -354,7 +354,11 @@ def plot(args) -> str:
         raise SystemExit(f"no run under {runs_dir} has a curve.json: run `curve` first")
     metrics = [m for m in ("conditional_accuracy", "z_diversity_caption", "z_diversity")
                if any(m in point for points in curves.values() for point in points)]
-    out = os.path.join(RESULTS, spec["name"], CURVES_PNG)
+    figure = getattr(args, "figure", None) or CURVES_PNG
+    if os.path.basename(figure) != figure or not figure.endswith(".png"):
+        raise SystemExit(f"--figure={figure!r}: give a file name ending in .png (it is written "
+                         f"to experiments/results/{spec['name']}/)")
+    out = os.path.join(RESULTS, spec["name"], figure)
     plots.plot_curves(out, curves, metrics=metrics, reference=reference,
                       title=f"{spec['name']}: learning curves")
     print(f"wrote {out}", flush=True)
@@ -569,6 +573,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default=None,
                         help="for `plot`: comma-separated run names whose curve.json to draw "
                              "(e.g. A-seed0,D-seed0); default every run with a curve")
+    parser.add_argument("--figure", default=None,
+                        help=f"for `plot`: the PNG's file name (default {CURVES_PNG})")
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
     parser.add_argument("--work_dir", default=os.path.join(ROOT, "work_data"),
                         help="data, classifiers and run directories (not committed)")

@@ -289,3 +289,9 @@ def test_plot_draws_the_runs_curves(tmp_path, monkeypatch):
     assert out.endswith("curves.png") and os.path.getsize(out) > 1000
     with pytest.raises(SystemExit, match="run `curve` for B-seed0 first"):
         ablation.plot(type("Args", (), {"dataset": "synth", "runs": "A-seed0,B-seed0"})())
+    named = ablation.plot(type("Args", (), {"dataset": "synth", "runs": "D-seed0",
+                                            "figure": "curves-d.png"})())
+    assert named == str(tmp_path / "results" / "synth" / "curves-d.png")
+    assert os.path.getsize(named) > 1000
+    with pytest.raises(SystemExit, match="--figure='../x.png'"):
+        ablation.plot(type("Args", (), {"dataset": "synth", "runs": None, "figure": "../x.png"})())

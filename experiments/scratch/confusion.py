@@ -3,7 +3,8 @@
 Scores a run's newest checkpoint with the synth classifier (the ablation's protocol:
 960 clips, 8 z per caption, seed 1000 + seed) and prints the confusion rows.
 
-  python experiments/scratch/confusion.py <run dir> <seed>   (from a snapshot)
+  python experiments/scratch/confusion.py <run dir> <seed> [<step>]   (from a snapshot;
+  <step>: score that checkpoint instead of the newest)
 """
 import os
 import sys
@@ -14,7 +15,9 @@ from condgan.evaluation.evaluate import evaluate  # noqa: E402
 from condgan.training.inference import load_generator  # noqa: E402
 
 run, seed = sys.argv[1], int(sys.argv[2])
-res = evaluate(load_generator(run), "/work/exp/data/synth", Classifier.load(
+checkpoint = (os.path.join(run, "checkpoints", f"ckpt-{sys.argv[3]}") if len(sys.argv) > 3
+              else None)
+res = evaluate(load_generator(run, checkpoint=checkpoint), "/work/exp/data/synth", Classifier.load(
     "/work/exp/data/synth-classifier"), seed=1000 + seed, num_clips=960, z_per_caption=8,
     captions_per_class=2)
 print("accuracy", round(res["metrics"]["conditional_accuracy"]["generated"], 3))
