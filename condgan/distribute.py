@@ -178,7 +178,6 @@ class StopAgreement:
     """
 
     def __init__(self, strategy: tf.distribute.Strategy):
-        self._strategy = strategy
         self.active = is_multi_worker(strategy)
         if not self.active:
             return
@@ -204,4 +203,3 @@ class StopAgreement:
             return list(values)
         out = self._reduce(tf.constant(values, tf.float32)).numpy()
         return [float(round(v)) for v in out]
-

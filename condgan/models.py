@@ -113,6 +113,15 @@ def normalize_text(cfg: ModelConfig, text):
     return keras.layers.Rescaling(float(np.sqrt(cfg.text_dim)), name="text_rms_scale")(x)
 
 
+def _generator_inputs(cfg: ModelConfig):
+    """The generators' inputs: (z, c, their concatenation, what FiLM reads by
+    `cfg.film_input`: c, or [z, c])."""
+    z = keras.Input((cfg.latent_dim,), name="z")
+    c = keras.Input((cfg.cond_dim,), name="c")
+    zc = keras.layers.Concatenate(name="z_c")([z, c])
+    return z, c, zc, (zc if cfg.film_input == "zc" else c)
+
+
 def build_generator(cfg: ModelConfig) -> keras.Model:
     """Builds the generator of `cfg.generator` ("wavegan" or "spectral"), conditioned on `c`.
 
@@ -156,10 +165,7 @@ def build_wavegan_generator(cfg: ModelConfig) -> keras.Model:
     d = cfg.model_dim
     widest = d * 2 ** (n - 1)
 
-    z = keras.Input((cfg.latent_dim,), name="z")
-    c = keras.Input((cfg.cond_dim,), name="c")
-    zc = keras.layers.Concatenate(name="z_c")([z, c])
-    film_in = zc if cfg.film_input == "zc" else c
+    z, c, zc, film_in = _generator_inputs(cfg)
     x = keras.layers.Dense(_BASE_STEPS * widest, name="z_project")(zc)
     x = keras.layers.Reshape((_BASE_STEPS, widest), name="z_reshape")(x)
     x = keras.layers.ReLU(name="z_relu")(x)
@@ -210,10 +216,7 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
     frames = spectral.synthesis_frames(cfg.length, cfg.stft_frame, cfg.stft_hop)
     bins = cfg.stft_frame // 2 + 1
     width = 8 * cfg.model_dim
-    z = keras.Input((cfg.latent_dim,), name="z")
-    c = keras.Input((cfg.cond_dim,), name="c")
-    zc = keras.layers.Concatenate(name="z_c")([z, c])
-    film_in = zc if cfg.film_input == "zc" else c
+    z, c, zc, film_in = _generator_inputs(cfg)
     x = keras.layers.Dense(frames // 4 * width, name="z_project")(zc)
     x = keras.layers.Reshape((frames // 4, width), name="z_reshape")(x)
     x = keras.layers.LeakyReLU(negative_slope=0.2, name="z_lrelu")(x)
@@ -265,10 +268,7 @@ def build_spectral2d_generator(cfg: ModelConfig) -> keras.Model:
     """
     frames = spectral.synthesis_frames(cfg.length, cfg.stft_frame, cfg.stft_hop)
     coarse_bins = cfg.stft_frame // 2 // 16
-    z = keras.Input((cfg.latent_dim,), name="z")
-    c = keras.Input((cfg.cond_dim,), name="c")
-    zc = keras.layers.Concatenate(name="z_c")([z, c])
-    film_in = zc if cfg.film_input == "zc" else c
+    z, c, zc, film_in = _generator_inputs(cfg)
     width = 4 * cfg.model_dim
     x = keras.layers.Dense(frames // 4 * coarse_bins * width, name="z_project")(zc)
     x = keras.layers.Reshape((frames // 4, coarse_bins, width), name="z_reshape")(x)

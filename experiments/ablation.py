@@ -380,6 +380,12 @@ def _flat(results: dict, field: str | None = None) -> dict:
     return flat
 
 
+def _reference_row(reference: dict, blanks: int) -> str:
+    """The real test split's table row: its label, `blanks` empty cells, the metrics."""
+    cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
+    return "| real test split (reference) | " + "| " * blanks + " | ".join(cells) + " |"
+
+
 def _arm_rows(per_arm: dict[str, list[dict]]) -> tuple[dict, list[str]]:
     """Per-arm means ± std over seeds: (summary for results.json, table rows)."""
     summary, lines = {}, []
@@ -425,13 +431,12 @@ def _recipe_section(tagged: list[dict], reference: dict) -> tuple[dict, list[str
             continue
         summary, rows = _arm_rows(per_arm)
         out[tag] = {"overrides": list(overrides), "arms": summary}
-        ref_cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
         lines += [f"**The arms on recipe `{tag}`** (" + ", ".join(overrides or ["no overrides"])
                   + "; every run also listed below)", "",
                   "| arm | n | steps | train min | "
                   + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
                   "|---|---|---|---|" + "---|" * len(TABLE_METRICS)] + rows + [
-                  "| real test split (reference) | | | | " + " | ".join(ref_cells) + " |", ""]
+                  _reference_row(reference, blanks=3), ""]
     return out, lines
 
 
@@ -475,8 +480,7 @@ def table(args) -> str:
              "|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
     summary, rows = _arm_rows(per_arm)
     lines += rows
-    ref_cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
-    lines.append("| real test split (reference) | | | | " + " | ".join(ref_cells) + " |")
+    lines.append(_reference_row(reference, blanks=3))
     lines += ["", "Grids (rows captions, columns z; the real reference beside them): "
               + ", ".join(f"[{arm}](runs/{arm}-seed{per_arm[arm][0]['run']['seed']}/)"
                           for arm in ARMS if arm in per_arm), "",
@@ -518,8 +522,7 @@ def _tagged_section(tagged: list[dict], reference: dict) -> list[str]:
         changes = "".join(f", {item}" for item in run.get("overrides") or [])
         lines.append(f"| [{name}](runs/{name}/) {ARM_NAMES[run['arm']]}{changes} | {run['steps']} | "
                      f"{run['train_seconds'] / 60:.1f} | " + " | ".join(cells) + " |")
-    ref_cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
-    lines.append("| real test split (reference) | | | " + " | ".join(ref_cells) + " |")
+    lines.append(_reference_row(reference, blanks=2))
     lines += ["", "Reproduce:", "", "```bash"] + [r["run"]["command"] for r in tagged] + ["```", ""]
     return lines
 

@@ -278,12 +278,12 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
         iterator = make_iterator(start)
         last_t, last_step = time.perf_counter(), start
         while step < t.steps and (stop_after is None or ran < stop_after):
-            signalled, signum = _agreed_stop(agreement, stop, deadline)
-            if signalled == -1:
-                log(f"time budget of {max_seconds:.0f} s reached at step {step}")
-                break
-            if signalled:
+            reason, signum = _agreed_stop(agreement, stop, deadline)
+            if reason == "signal":
                 stopped = signum
+                break
+            if reason == "budget":
+                log(f"time budget of {max_seconds:.0f} s reached at step {step}")
                 break
             values = trainer.train_step(next(iterator))
             if stop is not None:
@@ -350,22 +350,22 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
 
 
 def _agreed_stop(agreement: distribute.StopAgreement, stop: StopRequest | None,
-                 deadline: float | None) -> tuple[int, int | None]:
-    """Whether to stop before the next step: (1, signum) for a signal, (-1, None) for
-    the time budget, (0, None) to go on. In a multi-worker run the answer is the
-    same on every worker (a signal or a spent budget on any worker stops them all at
-    this step boundary); the signal reported is this worker's, or the peers' one."""
+                 deadline: float | None) -> tuple[str | None, int | None]:
+    """Whether to stop before the next step: ("signal", signum), ("budget", None) for
+    the time budget, or (None, None) to go on. In a multi-worker run the answer is
+    the same on every worker (a signal or a spent budget on any worker stops them all
+    at this step boundary); the signal reported is this worker's, or the peers' one."""
     requested = stop is not None and stop.requested
     over = deadline is not None and time.monotonic() > deadline
-    if not agreement.active:
-        if requested:
-            return 1, stop.signum
-        return (-1, None) if over else (0, None)
-    n_signalled, n_over, signums = agreement(
-        [float(requested), float(over), float(stop.signum if requested else 0)])
-    if n_signalled:
-        return 1, stop.signum if requested else int(signums) // int(n_signalled)
-    return (-1, None) if n_over else (0, None)
+    if agreement.active:
+        n_signalled, n_over, signums = agreement(
+            [float(requested), float(over), float(stop.signum if requested else 0)])
+        if n_signalled and not requested:
+            return "signal", int(signums) // int(n_signalled)
+        over = bool(n_over)
+    if requested:
+        return "signal", stop.signum
+    return ("budget", None) if over else (None, None)
 
 
 def _remove_partial_writes(directory: str, log: Callable[[str], None]) -> None:
