@@ -104,6 +104,9 @@ class ModelConfig:
     contrastive_dim: int = 0
     # Compute precision of G and D (condgan.precision): float32, mixed_bfloat16 or auto.
     precision: str = "float32"
+    # > 0: generation uses exponential moving averages of the conditioner's and generator's
+    # weights with this decay (condgan.ema); 0 generates from the trained weights.
+    ema_decay: float = 0.0
 
     def validate(self) -> None:
         if self.length not in SUPPORTED_LENGTHS:
@@ -146,6 +149,8 @@ class ModelConfig:
                 f"{self.stft_hop} + {self.stft_frame} / {self.stft_hop}")
         if self.contrastive_dim < 0:
             raise ConfigError(f"model.contrastive_dim must be >= 0, got {self.contrastive_dim}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"model.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         if self.replay:
             if self.replay_capacity < 1:
                 raise ConfigError(f"model.replay_capacity must be >= 1, got {self.replay_capacity}")

@@ -54,8 +54,9 @@ class GeneratorModule(tf.Module):
           sample_rate: Hz of the generated audio, returned with it.
         """
         super().__init__(name="condgan_generator")
-        self.conditioner = gan.conditioner
-        self.generator = gan.generator
+        # The networks generation uses (the weight averages with model.ema_decay > 0).
+        self.conditioner = gan.eval_conditioner
+        self.generator = gan.eval_generator
         self.text_encoder = text_encoder
         self.latent_dim = gan.model_config.latent_dim
         self.sample_rate = tf.constant(sample_rate, tf.int32)

@@ -27,7 +27,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from condgan import contrastive, losses, models, seeds, z_diversity
+from condgan import contrastive, ema, losses, models, seeds, z_diversity
 from condgan.config import LOSSES, MISMATCH_WGAN_GP_ERROR, ModelConfig
 from condgan.embedding_replay import EmbeddingReplay
 from condgan.seeds import derive_seed
@@ -86,6 +86,17 @@ class CondGAN(keras.Model):
                 name="embedding_replay")
             self.replay.build((None, model_config.text_dim), (None, model_config.cond_dim))
         self.seed_generator = keras.random.SeedGenerator(derive_seed(seed, 3))
+        # model.ema_decay > 0: generation (call, generate, export) uses moving averages of the
+        # conditioner's and generator's weights (condgan.ema), updated after each G step.
+        self.ema = None
+        if model_config.ema_decay > 0:
+            self.ema_conditioner = models.build_conditioner(model_config, seed=seed)
+            self.ema_generator = models.build_generator(model_config)
+            self.ema_updates = ema.counter_variable()
+            self.ema = ema.WeightAverage(
+                self.conditioner.weights + self.generator.weights,
+                self.ema_conditioner.weights + self.ema_generator.weights,
+                model_config.ema_decay, self.ema_updates)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
         self.g_optimizer = None
         self.d_optimizer = None
@@ -176,13 +187,30 @@ class CondGAN(keras.Model):
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
     # --- inference -------------------------------------------------------------------
+    @property
+    def eval_conditioner(self) -> keras.Model:
+        """The conditioner generation uses: its moving average with model.ema_decay > 0."""
+        return self.conditioner if self.ema is None else self.ema_conditioner
+
+    @property
+    def eval_generator(self) -> keras.Model:
+        """The generator generation uses: its moving average with model.ema_decay > 0."""
+        return self.generator if self.ema is None else self.ema_generator
+
+    def update_ema(self) -> None:
+        """One step of the weight averages (no-op without model.ema_decay). Call it after
+        the G update, in cross-replica context under a tf.distribute strategy."""
+        if self.ema is not None:
+            self.ema.update()
+
     def call(self, inputs, training=False):
         z, text_embedding = inputs
-        c = self.conditioner(text_embedding, training=False)
-        return self.generator([z, c], training=False)
+        c = self.eval_conditioner(text_embedding, training=False)
+        return self.eval_generator([z, c], training=False)
 
     def generate(self, text_embedding, z=None, seed=None):
-        """Audio for caption embeddings at inference (c = mean of CondAugment).
+        """Audio for caption embeddings at inference (c = mean of CondAugment; the
+        averaged weights with model.ema_decay > 0).
 
         Args:
           text_embedding: float32[N, text_dim].
@@ -376,11 +404,13 @@ class CondGAN(keras.Model):
         ctx = seeds.replica_context()
         if ctx is None:
             values = self.gan_step(audio, text_embedding)
+            self.update_ema()
         else:
             values = self.gan_step(audio, text_embedding,
                                    loss_scale=1.0 / ctx.num_replicas_in_sync)
             values = dict(zip(values, ctx.all_reduce(tf.distribute.ReduceOp.MEAN,
                                                      list(values.values()))))
+            ctx.merge_call(lambda _: self.update_ema())
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}

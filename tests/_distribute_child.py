@@ -97,8 +97,8 @@ def mirrored(out_path):
     one = tf.distribute.get_strategy()
     report = {"replicas": mirrored_strategy.num_replicas_in_sync, "configs": {}}
     configs = {
-        # GP, KL, mode seeking, dropout, phase shuffle, ring replay.
-        "wgan_gp": tiny_config(),
+        # GP, KL, mode seeking, dropout, phase shuffle, ring replay, G's weight averages.
+        "wgan_gp": tiny_config(model__ema_decay=0.5),
         # hinge with mismatched captions and the contrastive term, reservoir replay.
         "hinge": tiny_config(train__loss="hinge", train__mismatch_weight=0.5,
                              train__contrastive_weight=1.0, model__contrastive_dim=4,
@@ -125,6 +125,13 @@ def mirrored(out_path):
                   mirrored_strategy.experimental_local_results(trainer.gan.replay.c_buffer.value)]
         rows["replay_copies_max_diff"] = max_diff([copies[0]], [copies[1]])
         rows["replay_count"] = int(trainer.gan.replay.count.numpy())
+        if trainer.gan.ema is not None:  # the averages: in sync on both replicas, not a copy
+            ema_copies = [np.asarray(v) for v in mirrored_strategy.experimental_local_results(
+                trainer.gan.ema_generator.weights[0].value)]
+            rows["ema_copies_max_diff"] = max_diff([ema_copies[0]], [ema_copies[1]])
+            rows["ema_lag"] = max_diff([w.numpy() for w in trainer.gan.ema_generator.weights],
+                                       [w.numpy() for w in trainer.gan.generator.weights])
+            rows["ema_updates"] = int(trainer.gan.ema_updates.numpy())
         report["configs"][name] = rows
         if name != "wgan_gp":
             continue

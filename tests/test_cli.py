@@ -151,6 +151,67 @@ def test_sigterm_at_start_exits_0_within_seconds(tmp_path, tiny_data, text_encod
         assert ckpts in ([], ["ckpt-1"]), (ckpts, err[-2000:])
 
 
+@pytest.mark.parametrize("where", ["set_up", "pipeline_start"])
+def test_a_stop_that_tensorflow_turns_into_another_error_is_still_a_stop(
+        tmp_path, tiny_data, text_encoder_dir, monkeypatch, where):
+    # What CI hit (exit 1 in the "first_trace" case above): SIGTERM's handler ran while
+    # pybind11 built the Python exception of a C++ call that failed as tracing expects
+    # (Operation.get_attr of an absent attribute), here inside the trace of a tf.data
+    # function as in data.make_dataset's flat_map; pybind11 then raises
+    # RuntimeError("...MISMATCH of original and normalized active exception types...
+    # REPLACED BY Stopped...") and autograph wraps it ("in user code:"). The handler is
+    # run by hand at that moment (StopRequest.request) so that it lands there every time.
+    import tensorflow as tf
+
+    from condgan import data
+    from condgan.config import Config
+    from condgan.training import preemption, run
+
+    stop = preemption.StopRequest()
+    error_cls = tf.errors.InvalidArgumentError
+    real_init, real_make_dataset = error_cls.__init__, data.make_dataset
+
+    def init_then_signal(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        stop.request(signal.SIGTERM)
+
+    def read_an_absent_attr(x):
+        try:
+            x.op.get_attr("_absent")
+        except tf.errors.InvalidArgumentError:  # what TensorFlow's tracing expects
+            pass
+        return x
+
+    calls = []
+
+    def make_dataset(*args, **kwargs):
+        calls.append(1)
+        # Call 1: the summary batch (run's set-up); call 2: the loop's input pipeline.
+        if len(calls) == {"set_up": 1, "pipeline_start": 2}[where]:
+            with monkeypatch.context() as m:
+                m.setattr(error_cls, "__init__", init_then_signal)
+                tf.data.Dataset.range(1).map(read_an_absent_attr)
+            pytest.fail("the signal did not interrupt the trace")
+        return real_make_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(data, "make_dataset", make_dataset)
+    cfg = Config.from_dict({"data": {"data_dir": tiny_data, "text_encoder": text_encoder_dir,
+                                     "shuffle_buffer": 16},
+                            "model": {"length": 1024, "model_dim": 4, "cond_dim": 8, "latent_dim": 8,
+                                      "replay_capacity": 16},
+                            "train": {"batch_size": 4, "n_critic": 1, "steps": 10}})
+    run_dir = tmp_path / "run"
+    if where == "set_up":  # before the loop: nothing to save, Stopped for the caller
+        with pytest.raises(preemption.Stopped, match="stopped by SIGTERM") as e:
+            run.train_from_config(cfg, str(run_dir), log=lambda s: None, stop=stop)
+        assert isinstance(e.value.__cause__, RuntimeError)  # what TensorFlow made of it
+    else:  # in the loop, before the first step: a stop at step 0, nothing saved
+        out = run.train_from_config(cfg, str(run_dir), log=lambda s: None, stop=stop)
+        assert out["stopped"] == signal.SIGTERM and out["step"] == 0
+        assert tf_checkpoints(run_dir) == []
+    assert len(calls) == {"set_up": 1, "pipeline_start": 2}[where]
+
+
 def _catches_sigterm(pid):
     with open(f"/proc/{pid}/status") as f:
         caught = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))

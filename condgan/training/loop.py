@@ -23,7 +23,7 @@ import tensorflow as tf
 from condgan import distribute
 from condgan.config import Config, ConfigError
 from condgan.training import summaries
-from condgan.training.preemption import Stopped, StopRequest, signal_name
+from condgan.training.preemption import StopRequest, signal_name, stop_signum
 from condgan.training.trainer import Trainer
 
 CONFIG_NAME = "config.json"
@@ -323,13 +323,18 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
                 save()
         if stopped is None and stop is not None and stop.requested and not agreement.active:
             stopped = stop.signum  # (a multi-worker run ends where all workers agree)
-    except Stopped as e:  # a signal before this process had unsaved state, or in the race
-        step = int(trainer.step.numpy())  # right after the first step: save if there is one
-        stopped = e.signum
     except KeyboardInterrupt:
         step = int(trainer.step.numpy())
         save(f"interrupted at step {step}")
         raise
+    except BaseException as e:
+        # Stopped: a signal before this process had unsaved state, or in the race right
+        # after the first step (save if there is one). Or the error TensorFlow made of
+        # that Stopped while it traced the pipeline or the step (see `preemption`).
+        stopped = stop_signum(e, stop)
+        if stopped is None:
+            raise
+        step = int(trainer.step.numpy())
     if stopped is not None:
         save(f"stopped by {signal_name(stopped)} at step {step}")
         log(f"stopped by {signal_name(stopped)} at step {step}; the newest checkpoint is at step "

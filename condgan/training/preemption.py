@@ -13,6 +13,21 @@ unsaved training state. Hence two modes, switched by the loop:
 - otherwise: the handler only records the request; the loop sees it at the next
   step boundary, checks the state is finite, checkpoints and returns normally.
 
+In immediate mode `Stopped` is raised into whatever Python code the main thread
+runs, TensorFlow's own included (tracing a `tf.function` or a tf.data function
+runs much Python), and that code need not let it through as it is: when the
+handler runs while pybind11 builds the Python exception of a failed C++ call
+(tracing makes such calls as a matter of course, e.g. `Operation.get_attr` of an
+absent attribute), pybind11 raises RuntimeError("... MISMATCH of original and
+normalized active exception types ... REPLACED BY Stopped ...") instead (CI
+saw that exit 1); autograph re-raises errors of converted code with its own
+message; a handler run inside a `__del__` or weakref callback is only printed
+("Exception ignored in ...") and lost. So whoever ends set-up on an exception
+asks `stop_signum`: once the handler has raised, any exception that escapes
+set-up is the stop, whatever it became (`stops_recognised` re-raises it as
+`Stopped`); a lost one leaves the request recorded, and the loop honours it at
+its first step boundary.
+
 A second signal always raises KeyboardInterrupt (an impatient Ctrl-C Ctrl-C).
 
 This module imports nothing heavy, so a CLI can install the handler before
@@ -72,6 +87,34 @@ class StopRequest:
 
     def __call__(self, signum, frame) -> None:  # the signal.signal handler
         self.request(signum)
+
+
+def stop_signum(error: BaseException, stop: StopRequest | None) -> int | None:
+    """The signal number if `error` is the stop, else None (an error of its own).
+
+    `error` is the stop if it is a `Stopped`, or any other Exception raised while
+    `stop` holds a request made in immediate mode, i.e. after the handler raised
+    `Stopped` into the running code: TensorFlow may have turned it into that error
+    (see the module's note). KeyboardInterrupt and SystemExit are never the stop.
+    """
+    if isinstance(error, Stopped):
+        return error.signum
+    if isinstance(error, Exception) and stop is not None and stop.requested and stop.immediate:
+        return stop.signum
+    return None
+
+
+@contextlib.contextmanager
+def stops_recognised(stop: StopRequest | None) -> Iterator[None]:
+    """Re-raises an exception of the block that is the stop (`stop_signum`) as `Stopped`
+    (chained to what TensorFlow made of it); other exceptions pass unchanged."""
+    try:
+        yield
+    except Exception as e:
+        signum = stop_signum(e, stop)
+        if signum is None:
+            raise
+        raise Stopped(signum) from e
 
 
 @contextlib.contextmanager

@@ -130,6 +130,16 @@ def train_from_config(config: Config, model_dir: str, log=None, stop_after: int 
         with preemption.stop_on_signals() as stop:
             return train_from_config(config, model_dir, log, stop_after, max_seconds,
                                      length_given, stop)
+    # A signal during set-up may reach us as another error (TensorFlow's tracing or a
+    # UserError below can wrap the handler's Stopped): re-raised as the Stopped it is.
+    with preemption.stops_recognised(stop):
+        return _train_from_config(config, model_dir, log, stop_after, max_seconds,
+                                  length_given, stop)
+
+
+def _train_from_config(config: Config, model_dir: str, log, stop_after: int | None,
+                       max_seconds: float | None, length_given: bool,
+                       stop: preemption.StopRequest) -> dict:
     from condgan import data, distribute, records
     from condgan.training import loop
     from condgan.training.trainer import Trainer, build_gan

@@ -81,6 +81,9 @@ HELP = {
                              "term; 0 = none.",
     "model.precision": "float32, mixed_bfloat16 (G and D compute in bf16) or auto (bf16 "
                        "where the CPU or GPU runs it natively); see condgan.precision.",
+    "model.ema_decay": "Generate from exponential moving averages of G's (and its "
+                       "conditioner's) weights with this decay, e.g. 0.999; 0 = the trained "
+                       "weights (condgan.ema).",
     "train.loss": "wgan_gp, hinge or non_saturating.",
     "train.gp_weight": "Gradient penalty weight (wgan_gp).",
     "train.n_critic": "Discriminator updates per generator update.",
@@ -237,9 +240,15 @@ def console_entry_point():
     with preemption.stop_on_signals() as _process_stop:
         try:
             cli.run(main, define_flags, __name__, __doc__)
-        except preemption.Stopped as e:
+        except Exception as e:
             # A signal between the handler's install and training (flag definition and
-            # parsing) is a stop before training too, not a traceback (CI hit this once).
+            # parsing) is a stop before training too, not a traceback (CI hit this once),
+            # whatever the code it landed in made of the Stopped (see `preemption`).
+            signum = preemption.stop_signum(e, _process_stop)
+            if signum is None:
+                raise
+            sys.exit(_stopped_before_training(preemption.Stopped(signum)))
+        except preemption.Stopped as e:
             sys.exit(_stopped_before_training(e))
 
 

@@ -154,6 +154,7 @@ class Trainer:
             state = self.training_state()
             before = [tf.identity(v) for v in state]  # read before the step (auto control deps)
         per_replica = self.strategy.run(step_fn, args=(batch[0], batch[1]))
+        self.gan.update_ema()  # cross-replica: every replica's copy of the averages
         self.step.assign_add(1)
         values = {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
                   for name, value in per_replica.items()}
