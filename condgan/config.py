@@ -185,6 +185,10 @@ class TrainConfig:
     # log-spectrograms from two z of one c, up to z_diversity_cap; weight 0 disables.
     z_diversity_weight: float = 0.0
     z_diversity_cap: float = 1.0
+    # InfoNCE of the conditioner's sampled c (through a linear head) against D's audio vectors
+    # of the real clips, in the G loss (condgan.gan): c must identify its caption's sound
+    # through CondAugment's noise. Needs model.contrastive_dim > 0; 0 disables.
+    cond_contrastive_weight: float = 0.0
     steps: int = 1000
     seed: int = 0
     checkpoint_every: int = 200
@@ -210,7 +214,7 @@ class TrainConfig:
             raise ConfigError("train.contrastive_temperature must be > 0, got "
                               f"{self.contrastive_temperature}")
         for name in ("gp_weight", "mode_seeking_weight", "contrastive_weight",
-                     "g_contrastive_scale", "z_diversity_weight"):
+                     "g_contrastive_scale", "z_diversity_weight", "cond_contrastive_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not self.z_diversity_cap > 0:
@@ -236,9 +240,10 @@ class Config:
         self.data.validate()
         self.model.validate()
         self.train.validate()
-        if self.train.contrastive_weight > 0 and self.model.contrastive_dim < 1:
-            raise ConfigError("train.contrastive_weight > 0 needs the discriminator's contrastive "
-                              "heads: set model.contrastive_dim (e.g. 128)")
+        for name in ("contrastive_weight", "cond_contrastive_weight"):
+            if getattr(self.train, name) > 0 and self.model.contrastive_dim < 1:
+                raise ConfigError(f"train.{name} > 0 needs the discriminator's contrastive "
+                                  "heads: set model.contrastive_dim (e.g. 128)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

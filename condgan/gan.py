@@ -8,6 +8,9 @@ Data flow of one training step (docs/design.md):
     [with train.mismatch_weight > 0: D(real, text_emb rolled by one) -> "wrong" logits]
     [with train.contrastive_weight > 0: InfoNCE of D's audio / caption heads, on real
      pairs in the D step and on generated pairs in the G step (condgan.contrastive)]
+    [with train.cond_contrastive_weight > 0: InfoNCE of the sampled c (through a linear
+     head trained with G) against D's audio vectors of the batch's real clips, in the
+     G step: c must tell its caption's sound apart through CondAugment's noise]
 
 `CondGAN.gan_step` is the one step implementation. Two front ends use it:
 `CondGAN.train_step` (so `model.fit(dataset)` works for quick experiments) and
@@ -33,7 +36,7 @@ from condgan.embedding_replay import EmbeddingReplay
 from condgan.seeds import derive_seed
 
 METRIC_NAMES = ("d_loss", "g_loss", "gp", "kl", "ms", "replayed", "d_real", "d_fake", "d_mismatch",
-                "d_contrastive", "g_contrastive", "z_spread")
+                "d_contrastive", "g_contrastive", "z_spread", "c_contrastive")
 
 
 def mismatched_captions(text_embedding: tf.Tensor) -> tf.Tensor:
@@ -114,7 +117,7 @@ class CondGAN(keras.Model):
                 n_critic: int = 5, mode_seeking_weight: float = 0.0, mismatch_weight: float = 0.0,
                 contrastive_weight: float = 0.0, contrastive_temperature: float = 0.1,
                 g_contrastive_scale: float = 1.0, z_diversity_weight: float = 0.0,
-                z_diversity_cap: float = 1.0, **kwargs):
+                z_diversity_cap: float = 1.0, cond_contrastive_weight: float = 0.0, **kwargs):
         """Sets the optimizers and the objective.
 
         Args:
@@ -135,6 +138,12 @@ class CondGAN(keras.Model):
           z_diversity_weight: weight of the capped spectral z-diversity term in the G
             loss (`condgan.z_diversity`); 0 turns it off.
           z_diversity_cap: its cap (log-spectrogram distance), > 0.
+          cond_contrastive_weight: weight in the G loss of the InfoNCE between the
+            conditioner's sampled c (through a linear head, trained with G) and D's audio
+            vectors of the real clips (held fixed); needs D's contrastive heads. It asks
+            c = mean + sigma * eps to identify its caption's sound: the conditioner must
+            set the means of captions that sound different apart by more than sigma
+            (CondAugment's KL pulls them together). 0 turns it off.
         """
         super().compile(**kwargs)
         if loss not in LOSSES:
@@ -171,6 +180,16 @@ class CondGAN(keras.Model):
                              f"{z_diversity_weight} and {z_diversity_cap}")
         self.z_diversity_weight = float(z_diversity_weight)
         self.z_diversity_cap = float(z_diversity_cap)
+        if cond_contrastive_weight < 0:
+            raise ValueError(f"cond_contrastive_weight must be >= 0, got {cond_contrastive_weight}")
+        if cond_contrastive_weight > 0 and self.model_config.contrastive_dim < 1:
+            raise ValueError("cond_contrastive_weight > 0 needs a discriminator with contrastive "
+                             "heads (model.contrastive_dim > 0): it reads D's audio vectors")
+        self.cond_contrastive_weight = float(cond_contrastive_weight)
+        if self.cond_contrastive_weight > 0 and getattr(self, "cond_head", None) is None:
+            self.cond_head = keras.layers.Dense(self.model_config.contrastive_dim,
+                                                name="cond_contrastive_head")
+            self.cond_head.build((None, self.model_config.cond_dim))
 
     @property
     def metrics(self):
@@ -178,8 +197,11 @@ class CondGAN(keras.Model):
 
     @property
     def g_variables(self) -> list:
-        """Trainable variables of the G update: conditioner + generator."""
-        return self.conditioner.trainable_variables + self.generator.trainable_variables
+        """Trainable variables of the G update: conditioner + generator (+ the c head of
+        the cond_contrastive term)."""
+        head = getattr(self, "cond_head", None)
+        return (self.conditioner.trainable_variables + self.generator.trainable_variables
+                + ([] if head is None else head.trainable_variables))
 
     def build_optimizers(self) -> None:
         """Creates the optimizers' slot variables now (needed before a checkpoint restore)."""
@@ -252,6 +274,10 @@ class CondGAN(keras.Model):
     def _contrastive(self, audio_vectors, caption_vectors, text_embedding):
         if self.contrastive_weight == 0:
             return tf.constant(0.0)
+        return self._info_nce(audio_vectors, caption_vectors, text_embedding)
+
+    def _info_nce(self, audio_vectors, caption_vectors, text_embedding):
+        """`contrastive.info_nce` over the global batch."""
         ctx = seeds.replica_context()
         if ctx is not None:
             # The negatives are the whole global batch: every replica computes the global
@@ -315,18 +341,30 @@ class CondGAN(keras.Model):
         return (d_loss, gp, tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits), d_mismatch,
                 nce)
 
-    def generator_step(self, text_embedding, loss_scale=1.0):
+    def generator_step(self, text_embedding, loss_scale=1.0, audio=None):
         """One update of conditioner + G.
 
-        Returns (g_loss, kl, ms, replayed share, contrastive, z_spread): z_spread is
-        the log-spectrogram distance of two z's clips (`condgan.z_diversity`), 0 unless
-        z_diversity_weight > 0.
+        `audio` (the real clips of the batch) is needed with cond_contrastive_weight > 0.
+
+        Returns (g_loss, kl, ms, replayed share, contrastive, z_spread, c_contrastive):
+        z_spread is the log-spectrogram distance of two z's clips (`condgan.z_diversity`),
+        0 unless z_diversity_weight > 0; c_contrastive the InfoNCE of c against the real
+        clips' audio vectors, 0 unless cond_contrastive_weight > 0.
         """
         batch_size = tf.shape(text_embedding)[0]
         z = self._sample_z(batch_size)
+        real_vectors = None
+        if self.cond_contrastive_weight > 0:
+            if audio is None:
+                raise ValueError("cond_contrastive_weight > 0: generator_step needs the real audio")
+            real_vectors = tf.stop_gradient(self.discriminate(audio, text_embedding,
+                                                              training=False)[1])
         with tf.GradientTape() as tape:
             c = self.conditioner(text_embedding, training=True)
             kl = tf.add_n(self.conditioner.losses) if self.conditioner.losses else tf.constant(0.0)
+            c_nce = tf.constant(0.0)
+            if real_vectors is not None:  # on the fresh c, before replay swaps rows
+                c_nce = self._info_nce(real_vectors, self.cond_head(c), text_embedding)
             d_text = text_embedding
             replayed = tf.constant(0.0)
             if self.replay is not None:
@@ -358,11 +396,12 @@ class CondGAN(keras.Model):
                     spread = tf.stop_gradient(distance)
             total = (g_loss + kl + self.mode_seeking_weight * ms
                      + self.contrastive_weight * self.g_contrastive_scale * nce
-                     + self.z_diversity_weight * zd) * loss_scale
+                     + self.z_diversity_weight * zd
+                     + self.cond_contrastive_weight * c_nce) * loss_scale
         variables = self.g_variables
         grads = tape.gradient(total, variables)
         self.g_optimizer.apply_gradients(zip(grads, variables))
-        return g_loss, kl, ms, replayed, nce, spread
+        return g_loss, kl, ms, replayed, nce, spread, c_nce
 
     def gan_step(self, audio, text_embedding, loss_scale=1.0) -> dict[str, tf.Tensor]:
         """`n_critic` discriminator updates, then one generator update.
@@ -387,10 +426,12 @@ class CondGAN(keras.Model):
         for _ in range(self.n_critic):
             d_loss, gp, d_real, d_fake, d_mismatch, d_nce = self.discriminator_step(
                 audio, text_embedding, loss_scale)
-        g_loss, kl, ms, replayed, g_nce, z_spread = self.generator_step(text_embedding, loss_scale)
+        g_loss, kl, ms, replayed, g_nce, z_spread, c_nce = self.generator_step(
+            text_embedding, loss_scale, audio=audio)
         return {"d_loss": d_loss, "g_loss": g_loss, "gp": gp, "kl": kl, "ms": ms,
                 "replayed": replayed, "d_real": d_real, "d_fake": d_fake, "d_mismatch": d_mismatch,
-                "d_contrastive": d_nce, "g_contrastive": g_nce, "z_spread": z_spread}
+                "d_contrastive": d_nce, "g_contrastive": g_nce, "z_spread": z_spread,
+                "c_contrastive": c_nce}
 
     def train_step(self, data):
         """Keras `fit` entry: data is (audio, text_embedding, ...) from condgan.data.

@@ -102,6 +102,9 @@ HELP = {
                                  "(1: as D's; 0: the term in D only).",
     "train.z_diversity_weight": "Weight of the capped spectral z-diversity term (G rewarded for "
                                 "different log-spectrograms from two z of one c); 0 disables.",
+    "train.cond_contrastive_weight": "Weight of the InfoNCE of the conditioner's sampled c "
+                                     "against D's audio vectors of the real clips, in G's loss "
+                                     "(needs model.contrastive_dim); 0 disables.",
     "train.z_diversity_cap": "Log-spectrogram distance above which the z-diversity term stops "
                              "rewarding.",
     "train.steps": "Total generator steps of the run (a resumed run continues to this).",
