@@ -100,6 +100,9 @@ class ModelConfig:
     text_norm: str = "none"
     stft_frame: int = 256
     stft_hop: int = 64
+    # Sinusoidal partials the spectral generators add to their frames (condgan.partials):
+    # K frame-rate frequency and amplitude controls rendered as oscillators; 0 = none.
+    partials: int = 0
     # Width of the discriminator's contrastive heads; 0 = no heads.
     contrastive_dim: int = 0
     # Compute precision of G and D (condgan.precision): float32, mixed_bfloat16 or auto.
@@ -149,6 +152,11 @@ class ModelConfig:
                 f"{self.stft_hop} + {self.stft_frame} / {self.stft_hop}")
         if self.contrastive_dim < 0:
             raise ConfigError(f"model.contrastive_dim must be >= 0, got {self.contrastive_dim}")
+        if self.partials < 0:
+            raise ConfigError(f"model.partials must be >= 0, got {self.partials}")
+        if self.partials and self.generator == "wavegan":
+            raise ConfigError("model.partials needs a spectral generator (model.generator="
+                              "spectral or spectral2d), got model.generator=wavegan")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"model.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         if self.replay:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from condgan import layers, precision, spectral
+from condgan import layers, partials, precision, spectral
 from condgan.config import SUPPORTED_LENGTHS, ConfigError, ModelConfig
 from condgan.film import FiLM
 from condgan.projection import InnerProduct
@@ -234,9 +234,36 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
     # Both heads and the synthesis compute in float32 under mixed precision (phase is a sum).
     inst_freq = keras.layers.Conv1D(bins, 1, activation="tanh", kernel_initializer="zeros",
                                     name="inst_freq", dtype="float32")(x)
-    audio = spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
-                                       name="synthesis")(log_magnitude, inst_freq)
+    audio = _synthesise(cfg, log_magnitude, inst_freq, x)
     return keras.Model([z, c], audio, name="generator")
+
+
+# The partials' frequency control of 1 (condgan.partials), as a fraction of the sample
+# rate: the procedural set's ceiling (data_prep.synth_sfx.MAX_FREQ_FRACTION).
+PARTIALS_MAX_FREQUENCY = 0.45
+# Initial bias of the partials' amplitude head: sigmoid(-3) = 0.05, quiet beside the frames.
+_PARTIALS_INITIAL_AMPLITUDE_BIAS = -3.0
+
+
+def _synthesise(cfg: ModelConfig, log_magnitude, inst_freq, frame_features):
+    """The spectral frames' waveform, plus `cfg.partials` oscillators whose per-frame
+    frequency and amplitude (sigmoids) are kernel-1 heads over `frame_features`
+    float[batch, T, channels] (frame t of the controls = frame t of the spectrum)."""
+    if not cfg.partials:
+        return spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
+                                          name="synthesis")(log_magnitude, inst_freq)
+    frames = spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop, squash=False,
+                                        name="synthesis")(log_magnitude, inst_freq)
+    frequency = keras.layers.Conv1D(cfg.partials, 1, activation="sigmoid", dtype="float32",
+                                    name="partial_frequency")(frame_features)
+    amplitude = keras.layers.Conv1D(
+        cfg.partials, 1, activation="sigmoid", dtype="float32", name="partial_amplitude",
+        bias_initializer=keras.initializers.Constant(_PARTIALS_INITIAL_AMPLITUDE_BIAS))(
+        frame_features)
+    tones = partials.PartialSynthesis(cfg.length, PARTIALS_MAX_FREQUENCY,
+                                      name="partials")(frequency, amplitude)
+    audio = keras.layers.Add(name="frames_plus_partials", dtype="float32")([frames, tones])
+    return keras.layers.Activation("tanh", name="squash", dtype="float32")(audio)
 
 
 # (time, frequency) upsampling and channels (x model_dim) of the spectral2d generator's
@@ -291,8 +318,10 @@ def build_spectral2d_generator(cfg: ModelConfig) -> keras.Model:
     log_magnitude = keras.layers.Reshape((frames, bins), name="log_magnitude_frames")(
         log_magnitude)
     inst_freq = keras.layers.Reshape((frames, bins), name="inst_freq_frames")(inst_freq)
-    audio = spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
-                                       name="synthesis")(log_magnitude, inst_freq)
+    frame_features = None
+    if cfg.partials:  # per-frame features for the partials' heads: the bins folded in
+        frame_features = keras.layers.Reshape((frames, -1), name="partials_features")(x)
+    audio = _synthesise(cfg, log_magnitude, inst_freq, frame_features)
     return keras.Model([z, c], audio, name="generator")
 
 

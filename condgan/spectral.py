@@ -124,6 +124,8 @@ class SpectralSynthesis(keras.layers.Layer):
       length: output samples L, a multiple of `hop`.
       frame: frame (= FFT) length; a multiple of `hop`.
       hop: hop in samples.
+      squash: tanh the waveform into [-1, 1] (False: the generator adds its partials,
+        `condgan.partials`, and squashes the sum).
 
     Call args:
       log_magnitude: float[batch, T, frame // 2 + 1], T = `synthesis_frames(L, frame, hop)`;
@@ -135,13 +137,15 @@ class SpectralSynthesis(keras.layers.Layer):
       float32[batch, length, 1].
     """
 
-    def __init__(self, length: int, frame: int = 256, hop: int = 64, **kwargs):
+    def __init__(self, length: int, frame: int = 256, hop: int = 64, squash: bool = True,
+                 **kwargs):
         # float32 under any policy: the inverse FFT is complex64, the phase a long cumsum.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         _check_frame_hop("SpectralSynthesis", frame, hop)
         self.frames = synthesis_frames(length, frame, hop)
         self.length, self.frame, self.hop = length, frame, hop
+        self.squash = bool(squash)
 
     def call(self, log_magnitude, inst_freq):
         log_magnitude = tf.cast(log_magnitude, tf.float32)
@@ -155,14 +159,15 @@ class SpectralSynthesis(keras.layers.Layer):
             window_fn=tf.signal.inverse_stft_window_fn(self.hop, tf.signal.hann_window))
         # The first frame - hop samples are covered by fewer than frame / hop frames.
         start = self.frame - self.hop
-        return tf.tanh(audio[:, start:start + self.length])[..., None]
+        audio = audio[:, start:start + self.length][..., None]
+        return tf.tanh(audio) if self.squash else audio
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.length, 1)
 
     def get_config(self):
         return {**super().get_config(), "length": self.length, "frame": self.frame,
-                "hop": self.hop}
+                "hop": self.hop, "squash": self.squash}
 
 
 def centre_advance(frame: int, hop: int) -> np.ndarray:

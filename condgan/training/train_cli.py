@@ -81,6 +81,9 @@ HELP = {
                              "term; 0 = none.",
     "model.precision": "float32, mixed_bfloat16 (G and D compute in bf16) or auto (bf16 "
                        "where the CPU or GPU runs it natively); see condgan.precision.",
+    "model.partials": "Sinusoidal partials (oscillators with frame-rate frequency and "
+                      "amplitude) the spectral generators add to their frames; 0 = none "
+                      "(condgan.partials).",
     "model.ema_decay": "Generate from exponential moving averages of G's (and its "
                        "conditioner's) weights with this decay, e.g. 0.999; 0 = the trained "
                        "weights (condgan.ema).",
