@@ -21,7 +21,7 @@ config, gan, _ = load_for_inference(run, f"{run}/checkpoints/ckpt-{step}")
 DATA = "work_data/data/synth"  # ablation setup --dataset=synth-spectral
 card = records.load_card(DATA)
 emb = cached_caption_embeddings(config, card, run)
-from data_prep.synth_sfx import CAPTIONS  # noqa: E402
+from condgan.data_prep.synth_sfx import CAPTIONS  # noqa: E402
 
 for which, cond in (("raw", gan.conditioner), ("ema", getattr(gan, "ema_conditioner", None))):
     if cond is None: continue

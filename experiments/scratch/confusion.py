@@ -17,9 +17,10 @@ from condgan.training.inference import load_generator  # noqa: E402
 run, seed = sys.argv[1], int(sys.argv[2])
 checkpoint = (os.path.join(run, "checkpoints", f"ckpt-{sys.argv[3]}") if len(sys.argv) > 3
               else None)
-res = evaluate(load_generator(run, checkpoint=checkpoint), "/work/exp/data/synth", Classifier.load(
-    "/work/exp/data/synth-classifier"), seed=1000 + seed, num_clips=960, z_per_caption=8,
-    captions_per_class=2)
+DATA = os.environ.get("DATA", "work_data/data")  # where `ablation setup` put synth (session 6: /work/exp/data)
+res = evaluate(load_generator(run, checkpoint=checkpoint), f"{DATA}/synth", Classifier.load(
+    f"{DATA}/synth-classifier"), seed=1000 + seed, num_clips=int(os.environ.get("CLIPS", 960)),
+    z_per_caption=8, captions_per_class=2)
 print("accuracy", round(res["metrics"]["conditional_accuracy"]["generated"], 3))
 for true, row in res["details"]["generated_confusion"].items():
     total = sum(row.values())

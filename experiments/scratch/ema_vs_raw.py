@@ -26,7 +26,7 @@ for step in [int(s) for s in steps.split(",")]:
     encoder = load_encoder_fn(config.data.text_encoder)
     for which in ("ema", "raw"):
         if which == "raw":  # the trained weights into the networks generation reads
-            for average, source in gan.ema.pairs:
+            for source, average in gan.ema.pairs:
                 average.assign(source.value)
         module = GeneratorModule(gan, encoder, config.model.sample_rate)
 
