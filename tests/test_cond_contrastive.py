@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_contrastive import _numpy_info_nce as numpy_info_nce
 from test_gan import tiny_batches, tiny_config
 
 from condgan.config import ConfigError
@@ -21,23 +22,6 @@ def config(weight, **model):
 def gan_for(weight, **model):
     keras.utils.set_random_seed(0)
     return build_gan(config(weight, **model))
-
-
-def numpy_info_nce(audio, caption, text, tau):
-    """Symmetric multi-positive InfoNCE, written out in numpy (rows with one caption are
-    positives of each other)."""
-    a = audio / np.linalg.norm(audio, axis=1, keepdims=True)
-    u = caption / np.linalg.norm(caption, axis=1, keepdims=True)
-    logits = a @ u.T / tau
-    same = (np.abs(text[:, None, :] - text[None, :, :]).max(-1) < 1e-6).astype(np.float64)
-    targets = same / same.sum(1, keepdims=True)
-
-    def xent(lg, tg):
-        lg = lg - lg.max(1, keepdims=True)
-        logp = lg - np.log(np.exp(lg).sum(1, keepdims=True))
-        return -(tg * logp).sum(1).mean()
-
-    return 0.5 * (xent(logits, targets) + xent(logits.T, targets.T))
 
 
 def test_config_refuses_a_negative_weight_and_a_critic_without_heads():
