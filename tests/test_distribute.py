@@ -130,7 +130,7 @@ def test_two_replicas_match_one_device_at_the_same_global_batch(mirrored_report,
     # With the streams made equal (seeds.global_batch_streams), 2 replicas x 2 rows must
     # give the losses and updated state of one device x 4 rows: GP, KL, mode seeking,
     # ring replay, G's weight averages (wgan_gp); hinge, mismatched captions,
-    # contrastive, reservoir (hinge).
+    # both contrastive terms, reservoir (hinge).
     # The optimizer is SGD, whose update shows a gradient scaled by the wrong factor.
     rows = mirrored_report["configs"][config]
     assert mirrored_report["replicas"] == 2
@@ -143,6 +143,7 @@ def test_two_replicas_match_one_device_at_the_same_global_batch(mirrored_report,
     assert rows["replay_count"] == 8  # both steps' 4 global rows were written
     if config == "hinge":
         assert rows["losses"]["d_contrastive"] > 0 and rows["losses"]["d_mismatch"] != 0
+        assert rows["losses"]["c_contrastive"] > 0
     if config == "wgan_gp":  # G's weight averages: updated once a step, the same everywhere
         assert rows["ema_updates"] == 2 and rows["ema_lag"] > 1e-4
         assert rows["ema_copies_max_diff"] == 0.0
