@@ -238,9 +238,6 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
     return keras.Model([z, c], audio, name="generator")
 
 
-# The partials' frequency control of 1 (condgan.partials), as a fraction of the sample
-# rate: the procedural set's ceiling (data_prep.synth_sfx.MAX_FREQ_FRACTION).
-PARTIALS_MAX_FREQUENCY = 0.45
 # Initial bias of the partials' amplitude head: sigmoid(-3) = 0.05, quiet beside the frames.
 _PARTIALS_INITIAL_AMPLITUDE_BIAS = -3.0
 
@@ -260,8 +257,7 @@ def _synthesise(cfg: ModelConfig, log_magnitude, inst_freq, frame_features):
         cfg.partials, 1, activation="sigmoid", dtype="float32", name="partial_amplitude",
         bias_initializer=keras.initializers.Constant(_PARTIALS_INITIAL_AMPLITUDE_BIAS))(
         frame_features)
-    tones = partials.PartialSynthesis(cfg.length, PARTIALS_MAX_FREQUENCY,
-                                      name="partials")(frequency, amplitude)
+    tones = partials.PartialSynthesis(cfg.length, name="partials")(frequency, amplitude)
     audio = keras.layers.Add(name="frames_plus_partials", dtype="float32")([frames, tones])
     return keras.layers.Activation("tanh", name="squash", dtype="float32")(audio)
 

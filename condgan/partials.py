@@ -3,11 +3,12 @@
 The spectral generator draws each frame's spectrum with a kernel-1 head over its
 bins, so a tone is a bin and a tone that glides is a different bin at every
 frame, with the phase relation of a Hann-windowed sinusoid between neighbouring
-bins to keep. On the procedural set it never made a whistle, a siren or a beep
-at the data's pitches: its tones sit in one band near 2 kHz whatever the caption
-(issue 8, session 7 grids). Additive synthesis (the harmonic part of DDSP, Engel
-et al. 2020) makes the pitch a number instead: the generator emits, per frame, K
-frequencies and amplitudes, and `PartialSynthesis` renders K oscillators
+bins to keep. On the procedural set it never made a whistle or a siren, and in
+one run's grid its beeps and whistles all sat in one band near 2 kHz, where the
+data's lie at 0.4-2 kHz (issue 8, docs/second-base.md, fifth search).
+Additive synthesis (the harmonic part of DDSP, Engel et al. 2020) makes the
+pitch a number instead: the generator emits, per frame, K frequencies and
+amplitudes, and `PartialSynthesis` renders K oscillators
 
     audio[n] = sum_k a_k[n] sin(phase_k[n]),  phase_k[n] = sum_{m <= n} 2 pi f_k[m] / sr
 
@@ -24,6 +25,10 @@ import math
 import keras
 import tensorflow as tf
 
+# The frequency of a control of 1, as a fraction of the sample rate: the procedural
+# set's ceiling (data_prep.synth_sfx.MAX_FREQ_FRACTION).
+MAX_FREQUENCY = 0.45
+
 
 @keras.saving.register_keras_serializable(package="condgan")
 class PartialSynthesis(keras.layers.Layer):
@@ -32,7 +37,7 @@ class PartialSynthesis(keras.layers.Layer):
     Args:
       length: output samples L.
       max_frequency: the frequency of a control of 1, as a fraction of the sample rate
-        (< 0.5; the spectral generator uses 0.45, the procedural set's ceiling).
+        (< 0.5).
 
     Call args:
       frequency: float[batch, T, K] in [0, 1]: frequency / (max_frequency x sample rate).
@@ -44,7 +49,7 @@ class PartialSynthesis(keras.layers.Layer):
       frames they are interpolated linearly. Every phase starts at 0.
     """
 
-    def __init__(self, length: int, max_frequency: float = 0.45, **kwargs):
+    def __init__(self, length: int, max_frequency: float = MAX_FREQUENCY, **kwargs):
         kwargs.setdefault("dtype", "float32")  # a phase summed over L samples
         super().__init__(**kwargs)
         if isinstance(length, bool) or not isinstance(length, int) or length < 2:
@@ -81,4 +86,3 @@ def upsample_linear(controls: tf.Tensor, length: int) -> tf.Tensor:
     below = tf.gather(controls, lower, axis=1)
     above = tf.gather(controls, lower + 1, axis=1)
     return below + weight * (above - below)
-
