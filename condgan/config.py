@@ -197,6 +197,10 @@ class TrainConfig:
     # of the real clips, in the G loss (condgan.gan): c must identify its caption's sound
     # through CondAugment's noise. Needs model.contrastive_dim > 0; 0 disables.
     cond_contrastive_weight: float = 0.0
+    # D's contrastive term also takes the generated clips' audio vectors as negatives of
+    # every caption (condgan.contrastive), so G cannot meet its own term with features
+    # D's heads never saw on fakes. Needs contrastive_weight > 0.
+    contrastive_fake_negatives: bool = False
     steps: int = 1000
     seed: int = 0
     checkpoint_every: int = 200
@@ -234,6 +238,9 @@ class TrainConfig:
         for name in ("g_learning_rate", "d_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")
+        if self.contrastive_fake_negatives and not self.contrastive_weight > 0:
+            raise ConfigError("train.contrastive_fake_negatives needs the contrastive term: set "
+                              "train.contrastive_weight > 0")
 
 
 @dataclasses.dataclass

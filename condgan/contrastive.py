@@ -14,6 +14,15 @@ Rows whose caption embeddings are identical (the same caption twice in a
 batch) are all positives of each other, with equal weight (multi-positive
 InfoNCE); without that, a repeated caption would be asked to be far from
 itself. Both directions (audio -> caption and caption -> audio) are averaged.
+
+Generated clips as negatives (`negatives=`, the discriminator's side with
+`train.contrastive_fake_negatives`): in the caption -> audio direction each
+caption also has to pick its real clip out from the generated clips' audio
+vectors. Trained on real pairs only, the heads can be met by the generator with
+features that are not the caption's sound (issue 8, session 8: D's head heard
+0.90 of the generated rising whistles as rising whistles, the scoring classifier
+none); with the generated clips as negatives, the head must rest on what sets a
+caption's real clips apart from the generator's.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ def same_caption_targets(text_embedding: tf.Tensor) -> tf.Tensor:
 
 
 def info_nce(audio_vectors: tf.Tensor, caption_vectors: tf.Tensor, text_embedding: tf.Tensor,
-             temperature: float = 0.1) -> tf.Tensor:
+             temperature: float = 0.1, negatives: tf.Tensor | None = None) -> tf.Tensor:
     """Symmetric multi-positive InfoNCE between audio and caption vectors of one batch.
 
     Args:
@@ -50,10 +59,12 @@ def info_nce(audio_vectors: tf.Tensor, caption_vectors: tf.Tensor, text_embeddin
       caption_vectors: float[B, K], its caption head u_j.
       text_embedding: float[B, E], the caption embeddings (to find repeated captions).
       temperature: tau > 0; logits are cos(a_i, u_j) / tau.
+      negatives: optional float[N, K] audio vectors that are no caption's positive
+        (generated clips): extra candidates of the caption -> audio direction.
 
     Returns:
       float32 scalar: mean over rows and both directions of the cross-entropy
-      between `same_caption_targets` and softmax of the logits.
+      between `same_caption_targets` (zero on the negatives) and softmax of the logits.
 
     Raises:
       ValueError: temperature <= 0.
@@ -65,6 +76,10 @@ def info_nce(audio_vectors: tf.Tensor, caption_vectors: tf.Tensor, text_embeddin
     logits = tf.matmul(a, u, transpose_b=True) / temperature
     targets = same_caption_targets(text_embedding)
     audio_to_text = tf.nn.softmax_cross_entropy_with_logits(targets, logits)
-    text_to_audio = tf.nn.softmax_cross_entropy_with_logits(
-        tf.transpose(targets), tf.transpose(logits))
+    text_logits, text_targets = tf.transpose(logits), tf.transpose(targets)
+    if negatives is not None:
+        n = tf.math.l2_normalize(tf.cast(negatives, tf.float32), axis=-1)
+        text_logits = tf.concat([text_logits, tf.matmul(u, n, transpose_b=True) / temperature], 1)
+        text_targets = tf.concat([text_targets, tf.zeros([tf.shape(u)[0], tf.shape(n)[0]])], 1)
+    text_to_audio = tf.nn.softmax_cross_entropy_with_logits(text_targets, text_logits)
     return 0.5 * (tf.reduce_mean(audio_to_text) + tf.reduce_mean(text_to_audio))

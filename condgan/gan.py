@@ -117,7 +117,8 @@ class CondGAN(keras.Model):
                 n_critic: int = 5, mode_seeking_weight: float = 0.0, mismatch_weight: float = 0.0,
                 contrastive_weight: float = 0.0, contrastive_temperature: float = 0.1,
                 g_contrastive_scale: float = 1.0, z_diversity_weight: float = 0.0,
-                z_diversity_cap: float = 1.0, cond_contrastive_weight: float = 0.0, **kwargs):
+                z_diversity_cap: float = 1.0, cond_contrastive_weight: float = 0.0,
+                contrastive_fake_negatives: bool = False, **kwargs):
         """Sets the optimizers and the objective.
 
         Args:
@@ -144,6 +145,9 @@ class CondGAN(keras.Model):
             c = mean + sigma * eps to identify its caption's sound: the conditioner must
             set the means of captions that sound different apart by more than sigma
             (CondAugment's KL pulls them together). 0 turns it off.
+          contrastive_fake_negatives: D's contrastive term also takes the generated
+            clips' audio vectors as negatives of every caption (`condgan.contrastive`);
+            needs contrastive_weight > 0.
         """
         super().compile(**kwargs)
         if loss not in LOSSES:
@@ -186,6 +190,9 @@ class CondGAN(keras.Model):
             raise ValueError("cond_contrastive_weight > 0 needs a discriminator with contrastive "
                              "heads (model.contrastive_dim > 0): it reads D's audio vectors")
         self.cond_contrastive_weight = float(cond_contrastive_weight)
+        if contrastive_fake_negatives and not self.contrastive_weight > 0:
+            raise ValueError("contrastive_fake_negatives needs contrastive_weight > 0")
+        self.contrastive_fake_negatives = bool(contrastive_fake_negatives)
         if self.cond_contrastive_weight > 0 and getattr(self, "cond_head", None) is None:
             self.cond_head = keras.layers.Dense(self.model_config.contrastive_dim,
                                                 name="cond_contrastive_head")
@@ -271,22 +278,25 @@ class CondGAN(keras.Model):
     def _critic(self, text_embedding):
         return lambda x: self.discriminate(x, text_embedding)[0]
 
-    def _contrastive(self, audio_vectors, caption_vectors, text_embedding):
+    def _contrastive(self, audio_vectors, caption_vectors, text_embedding, negatives=None):
         if self.contrastive_weight == 0:
             return tf.constant(0.0)
-        return self._info_nce(audio_vectors, caption_vectors, text_embedding)
+        return self._info_nce(audio_vectors, caption_vectors, text_embedding, negatives)
 
-    def _info_nce(self, audio_vectors, caption_vectors, text_embedding):
+    def _info_nce(self, audio_vectors, caption_vectors, text_embedding, negatives=None):
         """`contrastive.info_nce` over the global batch."""
         ctx = seeds.replica_context()
         if ctx is not None:
             # The negatives are the whole global batch: every replica computes the global
             # InfoNCE (all_gather is differentiable), and loss_scale 1 / R makes the summed
             # gradients that of the one loss.
-            audio_vectors, caption_vectors, text_embedding = ctx.all_gather(
-                [audio_vectors, caption_vectors, text_embedding], axis=0)
+            gathered = [audio_vectors, caption_vectors, text_embedding]
+            gathered += [] if negatives is None else [negatives]
+            gathered = ctx.all_gather(gathered, axis=0)
+            audio_vectors, caption_vectors, text_embedding = gathered[:3]
+            negatives = None if negatives is None else gathered[3]
         return contrastive.info_nce(audio_vectors, caption_vectors, text_embedding,
-                                    self.contrastive_temperature)
+                                    self.contrastive_temperature, negatives=negatives)
 
     @staticmethod
     def _mismatched(text_embedding):
@@ -316,10 +326,11 @@ class CondGAN(keras.Model):
                 logits, a, u = self.discriminate(tf.concat([audio, fake], 0),
                                                  tf.concat([text_embedding, text_embedding], 0))
                 real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
-                real_a, real_u = (None, None) if a is None else (a[:batch_size], u[:batch_size])
+                real_a, real_u, fake_a = (None, None, None) if a is None else (
+                    a[:batch_size], u[:batch_size], a[batch_size:])
             else:
                 real_logits, real_a, real_u = self.discriminate(audio, text_embedding)
-                fake_logits = self.discriminate(fake, text_embedding)[0]
+                fake_logits, fake_a, _ = self.discriminate(fake, text_embedding)
             mismatch_logits = None
             if self.mismatch_weight > 0:
                 mismatch_logits = self.discriminate(audio, self._mismatched(text_embedding))[0]
@@ -330,7 +341,8 @@ class CondGAN(keras.Model):
                 # = losses.sample_alpha(batch_size, self.seed_generator), per replica.
                 alpha = seeds.uniform((batch_size,), self.seed_generator)
                 gp = losses.gradient_penalty(self._critic(text_embedding), audio, fake, alpha)
-            nce = self._contrastive(real_a, real_u, text_embedding)
+            nce = self._contrastive(real_a, real_u, text_embedding,
+                                    fake_a if self.contrastive_fake_negatives else None)
             total = (d_loss + self.gp_weight * gp + self.contrastive_weight * nce) * loss_scale
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(total, variables)

@@ -60,7 +60,8 @@ def build_sgd(cfg, strategy):
                     mode_seeking_weight=t.mode_seeking_weight, mismatch_weight=t.mismatch_weight,
                     contrastive_weight=t.contrastive_weight,
                     contrastive_temperature=t.contrastive_temperature,
-                    cond_contrastive_weight=t.cond_contrastive_weight)
+                    cond_contrastive_weight=t.cond_contrastive_weight,
+                    contrastive_fake_negatives=t.contrastive_fake_negatives)
         gan.build_optimizers()
     # One critic call over real and fake (2B rows) draws its dropout masks and phase
     # shifts for 2B rows, which global_batch_streams cannot slice into the replicas'
@@ -100,10 +101,12 @@ def mirrored(out_path):
     configs = {
         # GP, KL, mode seeking, dropout, phase shuffle, ring replay, G's weight averages.
         "wgan_gp": tiny_config(model__ema_decay=0.5),
-        # hinge with mismatched captions, both contrastive terms, reservoir replay.
+        # hinge with mismatched captions, both contrastive terms (D's with the fakes as
+        # negatives), reservoir replay.
         "hinge": tiny_config(train__loss="hinge", train__mismatch_weight=0.5,
                              train__contrastive_weight=1.0, model__contrastive_dim=4,
                              train__cond_contrastive_weight=1.0,
+                             train__contrastive_fake_negatives=True,
                              model__replay_memory="reservoir"),
     }
     for name, cfg in configs.items():

@@ -108,6 +108,9 @@ HELP = {
     "train.cond_contrastive_weight": "Weight of the InfoNCE of the conditioner's sampled c "
                                      "against D's audio vectors of the real clips, in G's loss "
                                      "(needs model.contrastive_dim); 0 disables.",
+    "train.contrastive_fake_negatives": "D's contrastive term also takes the generated clips' "
+                                        "audio vectors as negatives of every caption (needs "
+                                        "train.contrastive_weight > 0).",
     "train.z_diversity_cap": "Log-spectrogram distance above which the z-diversity term stops "
                              "rewarding.",
     "train.steps": "Total generator steps of the run (a resumed run continues to this).",

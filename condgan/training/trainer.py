@@ -42,7 +42,8 @@ def build_gan(config: Config, strategy: tf.distribute.Strategy | None = None) ->
             contrastive_temperature=t.contrastive_temperature,
             g_contrastive_scale=t.g_contrastive_scale,
             z_diversity_weight=t.z_diversity_weight, z_diversity_cap=t.z_diversity_cap,
-            cond_contrastive_weight=t.cond_contrastive_weight)
+            cond_contrastive_weight=t.cond_contrastive_weight,
+            contrastive_fake_negatives=t.contrastive_fake_negatives)
         gan.build_optimizers()
     return gan
 
