@@ -103,6 +103,9 @@ class ModelConfig:
     # Sinusoidal partials the spectral generators add to their frames (condgan.partials):
     # K frame-rate frequency and amplitude controls rendered as oscillators; 0 = none.
     partials: int = 0
+    # > 0: the spectral generator shifts each frame in frequency by up to this many octaves,
+    # one shift per frame from a head of its own (condgan.pitch_warp); 0 = off.
+    pitch_warp: float = 0.0
     # Width of the discriminator's contrastive heads; 0 = no heads.
     contrastive_dim: int = 0
     # Compute precision of G and D (condgan.precision): float32, mixed_bfloat16 or auto.
@@ -157,6 +160,12 @@ class ModelConfig:
         if self.partials and self.generator == "wavegan":
             raise ConfigError("model.partials needs a spectral generator (model.generator="
                               "spectral or spectral2d), got model.generator=wavegan")
+        if not self.pitch_warp >= 0:
+            raise ConfigError(f"model.pitch_warp must be >= 0 (octaves; 0 = off), got "
+                              f"{self.pitch_warp}")
+        if self.pitch_warp and self.generator != "spectral":
+            raise ConfigError("model.pitch_warp needs the frames generator (model.generator="
+                              f"spectral), got model.generator={self.generator}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"model.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         if self.replay:

@@ -28,10 +28,12 @@ layer of stride 2. 32768 and 65536 are WaveGAN v2's: one extra layer of stride
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 
-from condgan import layers, partials, precision, spectral
+from condgan import layers, partials, pitch_warp, precision, spectral
 from condgan.config import SUPPORTED_LENGTHS, ConfigError, ModelConfig
 from condgan.film import FiLM
 from condgan.projection import InnerProduct
@@ -202,12 +204,14 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
     `cfg.film_input="zc"`, when `cfg.film`, and
     leaky ReLU) -> kernel-1 heads for log-magnitude (linear) and IF (tanh,
     zero-initialised: phase-coherent partials at the bin centres) of
-    F = stft_frame // 2 + 1 bins -> `condgan.spectral.SpectralSynthesis`.
+    F = stft_frame // 2 + 1 bins [-> with `cfg.pitch_warp`, both shifted in frequency
+    per frame by a third kernel-1 head, `condgan.pitch_warp`] ->
+    `condgan.spectral.SpectralSynthesis`.
     T = length / stft_hop + stft_frame / stft_hop frames.
 
     Args:
       cfg: the model config (`length`, `latent_dim`, `cond_dim`, `model_dim`,
-        `stft_frame`, `stft_hop`, `film` are used).
+        `stft_frame`, `stft_hop`, `film`, `pitch_warp` are used).
 
     Returns:
       keras.Model "generator": [z float32[batch, latent_dim],
@@ -234,6 +238,14 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
     # Both heads and the synthesis compute in float32 under mixed precision (phase is a sum).
     inst_freq = keras.layers.Conv1D(bins, 1, activation="tanh", kernel_initializer="zeros",
                                     name="inst_freq", dtype="float32")(x)
+    if cfg.pitch_warp:
+        # One shift per frame; a zero head starts as the identity.
+        shift = keras.layers.Conv1D(1, 1, kernel_initializer="zeros", name="pitch_shift",
+                                    dtype="float32")(x)
+        log_magnitude = pitch_warp.PitchWarp(
+            cfg.pitch_warp, floor=math.log(spectral.LOG_FLOOR), name="pitch_warp_magnitude")(
+            log_magnitude, shift)
+        inst_freq = pitch_warp.PitchWarp(cfg.pitch_warp, name="pitch_warp_if")(inst_freq, shift)
     audio = _synthesise(cfg, log_magnitude, inst_freq, x)
     return keras.Model([z, c], audio, name="generator")
 

@@ -81,6 +81,8 @@ HELP = {
                              "term; 0 = none.",
     "model.precision": "float32, mixed_bfloat16 (G and D compute in bf16) or auto (bf16 "
                        "where the CPU or GPU runs it natively); see condgan.precision.",
+    "model.pitch_warp": "Largest per-frame pitch shift (octaves) of the spectral generator's "
+                        "frames, from a head of its own (condgan.pitch_warp); 0 disables.",
     "model.partials": "Sinusoidal partials (oscillators with frame-rate frequency and "
                       "amplitude) the spectral generators add to their frames; 0 = none "
                       "(condgan.partials).",
