@@ -29,6 +29,8 @@ TEXT_NORMS = ("none", "rms")
 REPLAY_MEMORIES = ("ring", "reservoir")
 # What FiLM reads (model.film_input): the caption's c, or [z, c] (z modulates every layer too).
 FILM_INPUTS = ("c", "zc")
+# How the spectral generators put their waveform into [-1, 1] (model.output_squash).
+SQUASHES = ("tanh", "soft_clip")
 # tf.distribute strategies (condgan.distribute): one device, local devices, several workers.
 STRATEGIES = ("default", "mirrored", "multi_worker")
 # model.precision (condgan.precision, which holds the same tuple).
@@ -106,6 +108,9 @@ class ModelConfig:
     # > 0: the spectral generator shifts each frame in frequency by up to this many octaves,
     # one shift per frame from a head of its own (condgan.pitch_warp); 0 = off.
     pitch_warp: float = 0.0
+    # How the spectral generators put their waveform into [-1, 1] (condgan.squash): tanh,
+    # or soft_clip (the identity up to 0.9; tanh bends every real clip's peaks).
+    output_squash: str = "tanh"
     # Width of the discriminator's contrastive heads; 0 = no heads.
     contrastive_dim: int = 0
     # Compute precision of G and D (condgan.precision): float32, mixed_bfloat16 or auto.
@@ -160,6 +165,13 @@ class ModelConfig:
         if self.partials and self.generator == "wavegan":
             raise ConfigError("model.partials needs a spectral generator (model.generator="
                               "spectral or spectral2d), got model.generator=wavegan")
+        if self.output_squash not in SQUASHES:
+            raise ConfigError(f"model.output_squash={self.output_squash!r} is unknown; choose "
+                              f"one of {SQUASHES}")
+        if self.output_squash != "tanh" and self.generator == "wavegan":
+            raise ConfigError("model.output_squash applies to the spectral generators (the "
+                              "WaveGAN generator's last layer is its tanh), got "
+                              "model.generator=wavegan")
         if not self.pitch_warp >= 0:
             raise ConfigError(f"model.pitch_warp must be >= 0 (octaves; 0 = off), got "
                               f"{self.pitch_warp}")

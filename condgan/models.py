@@ -33,7 +33,7 @@ import math
 import keras
 import numpy as np
 
-from condgan import layers, partials, pitch_warp, precision, spectral
+from condgan import layers, partials, pitch_warp, precision, spectral, squash
 from condgan.config import SUPPORTED_LENGTHS, ConfigError, ModelConfig
 from condgan.film import FiLM
 from condgan.projection import InnerProduct
@@ -260,6 +260,7 @@ def _synthesise(cfg: ModelConfig, log_magnitude, inst_freq, frame_features):
     float[batch, T, channels] (frame t of the controls = frame t of the spectrum)."""
     if not cfg.partials:
         return spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
+                                          squash=cfg.output_squash,
                                           name="synthesis")(log_magnitude, inst_freq)
     frames = spectral.SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop, squash=False,
                                         name="synthesis")(log_magnitude, inst_freq)
@@ -271,7 +272,7 @@ def _synthesise(cfg: ModelConfig, log_magnitude, inst_freq, frame_features):
         frame_features)
     tones = partials.PartialSynthesis(cfg.length, name="partials")(frequency, amplitude)
     audio = keras.layers.Add(name="frames_plus_partials", dtype="float32")([frames, tones])
-    return keras.layers.Activation("tanh", name="squash", dtype="float32")(audio)
+    return squash.Squash(cfg.output_squash, name="squash")(audio)
 
 
 # (time, frequency) upsampling and channels (x model_dim) of the spectral2d generator's

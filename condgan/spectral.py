@@ -23,8 +23,8 @@ Keras layers carry that here:
   notes). The complex frames are inverted with
   `tf.signal.inverse_stft` and its dual window, and the `L` samples that every
   frame overlaps fully are kept: the generator makes T = L / hop + frame / hop
-  frames. The waveform is squashed by tanh, so the export's contract (audio in
-  [-1, 1]) holds.
+  frames. The waveform is squashed by tanh or a soft clip (`condgan.squash`,
+  `model.output_squash`), so the export's contract (audio in [-1, 1]) holds.
 
 Both are differentiable, so the export still maps captions to waveforms.
 """
@@ -36,6 +36,8 @@ import math
 import keras
 import numpy as np
 import tensorflow as tf
+
+from condgan import squash as squashes
 
 # log(|X| + LOG_FLOOR): -9.2 for silence, about +4 for a loud tone at frame 256.
 LOG_FLOOR = 1e-4
@@ -124,7 +126,8 @@ class SpectralSynthesis(keras.layers.Layer):
       length: output samples L, a multiple of `hop`.
       frame: frame (= FFT) length; a multiple of `hop`.
       hop: hop in samples.
-      squash: tanh the waveform into [-1, 1] (False: the generator adds its partials,
+      squash: how the waveform goes into [-1, 1]: True or "tanh", "soft_clip"
+        (`condgan.squash`), or False: not at all (the generator adds its partials,
         `condgan.partials`, and squashes the sum).
 
     Call args:
@@ -137,7 +140,7 @@ class SpectralSynthesis(keras.layers.Layer):
       float32[batch, length, 1].
     """
 
-    def __init__(self, length: int, frame: int = 256, hop: int = 64, squash: bool = True,
+    def __init__(self, length: int, frame: int = 256, hop: int = 64, squash: bool | str = True,
                  **kwargs):
         # float32 under any policy: the inverse FFT is complex64, the phase a long cumsum.
         kwargs.setdefault("dtype", "float32")
@@ -145,7 +148,12 @@ class SpectralSynthesis(keras.layers.Layer):
         _check_frame_hop("SpectralSynthesis", frame, hop)
         self.frames = synthesis_frames(length, frame, hop)
         self.length, self.frame, self.hop = length, frame, hop
-        self.squash = bool(squash)
+        if squash is True:
+            squash = "tanh"
+        if squash is not False and squash not in squashes.SQUASHES:
+            raise ValueError(f"SpectralSynthesis: squash must be True, False or one of "
+                             f"{squashes.SQUASHES}, got {squash!r}")
+        self.squash = squash
 
     def call(self, log_magnitude, inst_freq):
         log_magnitude = tf.cast(log_magnitude, tf.float32)
@@ -160,7 +168,7 @@ class SpectralSynthesis(keras.layers.Layer):
         # The first frame - hop samples are covered by fewer than frame / hop frames.
         start = self.frame - self.hop
         audio = audio[:, start:start + self.length][..., None]
-        return tf.tanh(audio) if self.squash else audio
+        return squashes.apply(audio, self.squash) if self.squash else audio
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.length, 1)

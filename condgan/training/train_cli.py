@@ -83,6 +83,8 @@ HELP = {
                        "where the CPU or GPU runs it natively); see condgan.precision.",
     "model.pitch_warp": "Largest per-frame pitch shift (octaves) of the spectral generator's "
                         "frames, from a head of its own (condgan.pitch_warp); 0 disables.",
+    "model.output_squash": "How the spectral generators put their waveform into [-1, 1]: tanh, "
+                           "or soft_clip (the identity up to 0.9; condgan.squash).",
     "model.partials": "Sinusoidal partials (oscillators with frame-rate frequency and "
                       "amplitude) the spectral generators add to their frames; 0 = none "
                       "(condgan.partials).",
