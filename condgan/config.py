@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from typing import Any
 
@@ -172,9 +173,9 @@ class ModelConfig:
             raise ConfigError("model.output_squash applies to the spectral generators (the "
                               "WaveGAN generator's last layer is its tanh), got "
                               "model.generator=wavegan")
-        if not self.pitch_warp >= 0:
-            raise ConfigError(f"model.pitch_warp must be >= 0 (octaves; 0 = off), got "
-                              f"{self.pitch_warp}")
+        if not (self.pitch_warp >= 0 and math.isfinite(self.pitch_warp)):
+            raise ConfigError(f"model.pitch_warp must be >= 0 and finite (octaves; 0 = off), "
+                              f"got {self.pitch_warp}")
         if self.pitch_warp and self.generator != "spectral":
             raise ConfigError("model.pitch_warp needs the frames generator (model.generator="
                               f"spectral), got model.generator={self.generator}")

@@ -78,7 +78,11 @@ def info_nce(audio_vectors: tf.Tensor, caption_vectors: tf.Tensor, text_embeddin
     audio_to_text = tf.nn.softmax_cross_entropy_with_logits(targets, logits)
     text_logits, text_targets = tf.transpose(logits), tf.transpose(targets)
     if negatives is not None:
-        n = tf.math.l2_normalize(tf.cast(negatives, tf.float32), axis=-1)
+        n = tf.cast(negatives, tf.float32)
+        if n.shape.rank != 2 or n.shape[-1] != u.shape[-1]:
+            raise ValueError(f"info_nce: negatives must be [N, {u.shape[-1]}] like the caption "
+                             f"vectors, got shape {n.shape}")
+        n = tf.math.l2_normalize(n, axis=-1)
         text_logits = tf.concat([text_logits, tf.matmul(u, n, transpose_b=True) / temperature], 1)
         text_targets = tf.concat([text_targets, tf.zeros([tf.shape(u)[0], tf.shape(n)[0]])], 1)
     text_to_audio = tf.nn.softmax_cross_entropy_with_logits(text_targets, text_logits)

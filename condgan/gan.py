@@ -315,7 +315,8 @@ class CondGAN(keras.Model):
         Returns:
           (d_loss, gp, mean real logit, mean fake logit, mean logit of real clips
           under mismatched captions: 0 when mismatch_weight is 0, contrastive
-          term on the real pairs: 0 when contrastive_weight is 0).
+          term on the real pairs (with contrastive_fake_negatives, the generated
+          clips as extra negatives): 0 when contrastive_weight is 0).
         """
         batch_size = tf.shape(audio)[0]
         c = self.conditioner(text_embedding, training=True)

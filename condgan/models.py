@@ -211,7 +211,8 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
 
     Args:
       cfg: the model config (`length`, `latent_dim`, `cond_dim`, `model_dim`,
-        `stft_frame`, `stft_hop`, `film`, `pitch_warp` are used).
+        `stft_frame`, `stft_hop`, `film`, `film_input`, `pitch_warp`, `partials`,
+        `output_squash` are used).
 
     Returns:
       keras.Model "generator": [z float32[batch, latent_dim],
@@ -245,7 +246,8 @@ def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
         log_magnitude = pitch_warp.PitchWarp(
             cfg.pitch_warp, floor=math.log(spectral.LOG_FLOOR), name="pitch_warp_magnitude")(
             log_magnitude, shift)
-        inst_freq = pitch_warp.PitchWarp(cfg.pitch_warp, name="pitch_warp_if")(inst_freq, shift)
+        inst_freq = pitch_warp.PitchWarp(cfg.pitch_warp, scale_by_shift=True,
+                                         name="pitch_warp_if")(inst_freq, shift)
     audio = _synthesise(cfg, log_magnitude, inst_freq, x)
     return keras.Model([z, c], audio, name="generator")
 

@@ -18,8 +18,11 @@ so a fixed spectral shape (a tone and its harmonics) slides up by s_t octaves, i
 harmonics staying harmonic. A whistle is a template and a ramp of s; a siren an
 oscillating s. The shift head starts at zero (the identity), and its gradient is
 the frame's slope along frequency, which a peaked spectrum has where it matters.
-The log-magnitude and the IF frames are warped alike. `model.pitch_warp` = the
-largest |s| in octaves switches it on.
+The IF frames are read at the same positions and scaled by 2^s_t
+(`scale_by_shift`): IF is a tone's offset from its bin's centre, and a tone at
+bin position p that moves to 2^s p is 2^s times as far from the centre of the
+bin it lands in as it was from the position that bin reads. `model.pitch_warp`
+= the largest |s| in octaves switches it on.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import keras
 import tensorflow as tf
 
 
-def warp_frequency(frames, shift, floor: float):
+def warp_frequency(frames, shift, floor: float, scale_by_shift: bool = False):
     """Reads every frame at bin positions k * 2^-shift (linear interpolation).
 
     Args:
@@ -38,6 +41,7 @@ def warp_frequency(frames, shift, floor: float):
       shift: float[batch, T, 1] or [batch, T]: the shift of each frame in octaves
         (> 0 moves the content up).
       floor: the value read at positions past the last bin.
+      scale_by_shift: multiply what is read by 2^shift (for IF frames).
 
     Returns:
       float32[batch, T, F].
@@ -57,6 +61,8 @@ def warp_frequency(frames, shift, floor: float):
     a = tf.gather(frames, lower_i, batch_dims=2)
     b = tf.gather(frames, upper_i, batch_dims=2)
     value = a + tf.minimum(weight, 1.0) * (b - a)
+    if scale_by_shift:
+        value = value * tf.exp(math.log(2.0) * shift)[..., None]
     return tf.where(position > last, tf.cast(floor, tf.float32), value)
 
 
@@ -65,8 +71,9 @@ class PitchWarp(keras.layers.Layer):
     """(frames, raw shift) -> frames shifted by max_octaves x tanh(raw shift) octaves per frame.
 
     Args:
-      max_octaves: the largest shift, > 0.
+      max_octaves: the largest shift, > 0 and finite.
       floor: the value read past the last bin (for log-magnitude: a quiet bin).
+      scale_by_shift: multiply the warped frames by 2^shift (True for IF frames).
 
     Call args:
       frames: float[batch, T, F].
@@ -76,20 +83,23 @@ class PitchWarp(keras.layers.Layer):
       float32[batch, T, F].
     """
 
-    def __init__(self, max_octaves: float, floor: float = 0.0, **kwargs):
+    def __init__(self, max_octaves: float, floor: float = 0.0, scale_by_shift: bool = False,
+                 **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if not max_octaves > 0:
-            raise ValueError(f"PitchWarp: max_octaves must be > 0, got {max_octaves!r}")
+        if not (max_octaves > 0 and math.isfinite(max_octaves)):
+            raise ValueError(f"PitchWarp: max_octaves must be > 0 and finite, got {max_octaves!r}")
         self.max_octaves = float(max_octaves)
         self.floor = float(floor)
+        self.scale_by_shift = bool(scale_by_shift)
 
     def call(self, frames, shift):
         octaves = self.max_octaves * tf.tanh(tf.cast(shift, tf.float32))
-        return warp_frequency(frames, octaves, self.floor)
+        return warp_frequency(frames, octaves, self.floor, self.scale_by_shift)
 
     def compute_output_shape(self, frames_shape, shift_shape=None):
         return frames_shape
 
     def get_config(self):
-        return {**super().get_config(), "max_octaves": self.max_octaves, "floor": self.floor}
+        return {**super().get_config(), "max_octaves": self.max_octaves, "floor": self.floor,
+                "scale_by_shift": self.scale_by_shift}

@@ -148,8 +148,8 @@ class SpectralSynthesis(keras.layers.Layer):
         _check_frame_hop("SpectralSynthesis", frame, hop)
         self.frames = synthesis_frames(length, frame, hop)
         self.length, self.frame, self.hop = length, frame, hop
-        if squash is True:
-            squash = "tanh"
+        if isinstance(squash, (bool, np.bool_)):
+            squash = "tanh" if squash else False
         if squash is not False and squash not in squashes.SQUASHES:
             raise ValueError(f"SpectralSynthesis: squash must be True, False or one of "
                              f"{squashes.SQUASHES}, got {squash!r}")
@@ -193,7 +193,7 @@ def analysis(audio: np.ndarray, frame: int, hop: int) -> tuple[np.ndarray, np.nd
     """Numpy (log-magnitude, IF) frames of a waveform, the inverse of `SpectralSynthesis`.
 
     Frames start at -(frame - hop) (zero padding before and after), so that
-    `SpectralSynthesis` of the result gives back `audio` (before its tanh).
+    `SpectralSynthesis` of the result gives back `audio` (before its squash).
     Used by the tests and handy for seeing what the generator must emit.
 
     Args:

@@ -102,7 +102,8 @@ def mirrored(out_path):
         # GP, KL, mode seeking, dropout, phase shuffle, ring replay, G's weight averages.
         "wgan_gp": tiny_config(model__ema_decay=0.5),
         # hinge with mismatched captions, both contrastive terms (D's with the fakes as
-        # negatives), reservoir replay.
+        # negatives: the same all_gather path as without them, plus one tensor), reservoir
+        # replay.
         "hinge": tiny_config(train__loss="hinge", train__mismatch_weight=0.5,
                              train__contrastive_weight=1.0, model__contrastive_dim=4,
                              train__cond_contrastive_weight=1.0,

@@ -65,6 +65,14 @@ def test_negatives_known_values():
         0.5 * np.log(2), rel=1e-5)
 
 
+def test_negatives_of_the_wrong_shape_are_refused():
+    eye = np.eye(4)
+    with pytest.raises(ValueError, match=r"negatives must be \[N, 4\]"):
+        contrastive.info_nce(eye, eye, eye, negatives=np.ones((3, 5)))
+    with pytest.raises(ValueError, match="negatives must be"):
+        contrastive.info_nce(eye, eye, eye, negatives=np.ones(4))
+
+
 def test_targets_rows_sum_to_one():
     text = np.eye(3)[[0, 1, 0, 0]]
     t = contrastive.same_caption_targets(text).numpy()

@@ -54,13 +54,36 @@ def test_the_shift_gets_a_gradient_from_a_peaked_frame():
     assert grad < 0  # moving up (towards bin 24) lowers the loss
 
 
+@pytest.mark.parametrize("shift", [2.0, 1.5, 0.8, -0.7])
+def test_an_off_bin_tone_lands_at_its_shifted_pitch(shift):
+    # A tone between bins, analysed into frames, warped (magnitude as is, IF scaled by
+    # 2^shift) and synthesised back: its spectral peak sits at 2^shift x its frequency.
+    length, frame, hop = 2048, 256, 64
+    f = 10.3 if shift > 0 else 40.3  # in bins of the 256-point frame
+    t = np.arange(length)
+    tone = (0.3 * np.sin(2 * np.pi * f / frame * t)).astype("float32")
+    logmag, inst = spectral.analysis(tone, frame, hop)
+    s = np.full((1, logmag.shape[0], 1), shift, np.float32)
+    floor = math.log(spectral.LOG_FLOOR)
+    mag = pitch_warp.warp_frequency(logmag[None], s, floor)
+    ifr = pitch_warp.warp_frequency(inst[None], s, 0.0, scale_by_shift=True)
+    out = spectral.SpectralSynthesis(length, frame, hop, squash=False)(mag, ifr).numpy()[0, :, 0]
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(length)))
+    k = spectrum.argmax()
+    peak = k + 0.5 * (spectrum[k - 1] - spectrum[k + 1]) / (
+        spectrum[k - 1] - 2 * spectrum[k] + spectrum[k + 1])  # parabolic interpolation
+    assert peak * frame / length == pytest.approx(f * 2 ** shift, abs=0.05)
+
+
 def test_layer_bounds_the_shift_and_refuses_a_bad_range():
     frames = np.zeros((1, 1, 17), np.float32)
     frames[0, 0, 2] = 1.0
     out = pitch_warp.PitchWarp(1.0)(frames, np.full((1, 1, 1), 50.0, np.float32)).numpy()
     assert out[0, 0].argmax() == 4  # tanh(50) = 1: exactly one octave
-    with pytest.raises(ValueError, match="max_octaves must be > 0"):
+    with pytest.raises(ValueError, match="max_octaves must be > 0 and finite"):
         pitch_warp.PitchWarp(0.0)
+    with pytest.raises(ValueError, match="max_octaves must be > 0 and finite"):
+        pitch_warp.PitchWarp(float("inf"))
 
 
 def spectral_config(warp):
@@ -70,8 +93,9 @@ def spectral_config(warp):
 
 
 def test_config_refuses_a_negative_range_and_the_wavegan_generator():
-    with pytest.raises(ConfigError, match="model.pitch_warp must be >= 0"):
-        spectral_config(-1.0)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ConfigError, match="model.pitch_warp must be >= 0 and finite"):
+            spectral_config(bad)
     cfg = tiny_config()
     cfg.model.pitch_warp = 1.0
     with pytest.raises(ConfigError, match="model.pitch_warp needs the frames generator"):

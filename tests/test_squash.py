@@ -78,15 +78,21 @@ def test_config_refuses_an_unknown_kind_and_the_wavegan_generator():
 @pytest.mark.parametrize("generator,partials", [("spectral", 0), ("spectral2d", 0),
                                                 ("spectral", 2)])
 def test_generators_use_it(generator, partials):
-    # Same weights, two squashes: the soft-clipped clip is the tanh one's atanh where
-    # both are below the knee.
+    # Same weights, two squashes, the log-magnitude head's bias raised so that the
+    # clips reach the range where tanh bends: the soft-clipped clip is the tanh one's
+    # atanh below the knee, and the two differ.
     rng = np.random.default_rng(0)
     z, c = rng.normal(size=(2, 8)).astype("float32"), rng.normal(size=(2, 8)).astype("float32")
     out = {}
     for kind in ("tanh", "soft_clip"):
         keras.utils.set_random_seed(0)
-        out[kind] = build_generator(spectral_config(kind, generator, partials).model)([z, c]).numpy()
-    small = np.abs(out["soft_clip"]) < 0.5
-    assert small.mean() > 0.5
-    np.testing.assert_allclose(np.arctanh(out["tanh"][small]), out["soft_clip"][small], atol=1e-4)
-    assert np.all(np.abs(out["soft_clip"]) <= 1.0)
+        g = build_generator(spectral_config(kind, generator, partials).model)
+        head = g.get_layer("log_magnitude")
+        head.bias.assign(np.full(head.bias.shape, -0.5, np.float32))
+        out[kind] = g([z, c]).numpy()
+    soft = out["soft_clip"]
+    below = np.abs(soft) < squash.KNEE
+    assert below.mean() > 0.5 and np.abs(soft[below]).max() > 0.5
+    np.testing.assert_allclose(np.arctanh(out["tanh"][below]), soft[below], atol=1e-4)
+    assert np.abs(out["tanh"] - soft).max() > 0.05
+    assert np.all(np.abs(soft) <= 1.0)
