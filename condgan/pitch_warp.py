@@ -52,7 +52,8 @@ def warp_frequency(frames, shift, floor: float, scale_by_shift: bool = False):
         shift = shift[..., 0]
     bins = tf.shape(frames)[-1]
     k = tf.cast(tf.range(bins), tf.float32)
-    position = k * tf.exp(-math.log(2.0) * shift)[..., None]      # [B, T, F]
+    factor = tf.exp(math.log(2.0) * shift)[..., None]              # 2^shift, [B, T, 1]
+    position = k / factor                                          # [B, T, F]
     last = tf.cast(bins - 1, tf.float32)
     lower = tf.minimum(tf.floor(position), last)
     weight = position - lower                                      # >= 0; > 1 past the end
@@ -62,7 +63,7 @@ def warp_frequency(frames, shift, floor: float, scale_by_shift: bool = False):
     b = tf.gather(frames, upper_i, batch_dims=2)
     value = a + tf.minimum(weight, 1.0) * (b - a)
     if scale_by_shift:
-        value = value * tf.exp(math.log(2.0) * shift)[..., None]
+        value = value * factor
     return tf.where(position > last, tf.cast(floor, tf.float32), value)
 
 

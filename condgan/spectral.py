@@ -150,10 +150,7 @@ class SpectralSynthesis(keras.layers.Layer):
         self.length, self.frame, self.hop = length, frame, hop
         if isinstance(squash, (bool, np.bool_)):
             squash = "tanh" if squash else False
-        if squash is not False and squash not in squashes.SQUASHES:
-            raise ValueError(f"SpectralSynthesis: squash must be True, False or one of "
-                             f"{squashes.SQUASHES}, got {squash!r}")
-        self.squash = squash
+        self.squash = False if squash is False else squashes.check(squash, "SpectralSynthesis")
 
     def call(self, log_magnitude, inst_freq):
         log_magnitude = tf.cast(log_magnitude, tf.float32)

@@ -37,13 +37,18 @@ def soft_clip(x, knee: float = KNEE):
     return tf.where(tf.abs(x) <= knee, x, tf.sign(x) * bent)
 
 
+def check(kind, owner: str) -> str:
+    """`kind` if it is one of SQUASHES, else a ValueError naming `owner`."""
+    if kind not in SQUASHES:
+        raise ValueError(f"{owner}: squash kind {kind!r} is unknown; choose one of {SQUASHES}")
+    return kind
+
+
 def apply(x, kind: str):
     """`kind` of SQUASHES applied to x."""
-    if kind == "tanh":
+    if check(kind, "squash.apply") == "tanh":
         return tf.tanh(tf.cast(x, tf.float32))
-    if kind == "soft_clip":
-        return soft_clip(x)
-    raise ValueError(f"squash kind {kind!r} is unknown; choose one of {SQUASHES}")
+    return soft_clip(x)
 
 
 @keras.saving.register_keras_serializable(package="condgan")
@@ -53,9 +58,7 @@ class Squash(keras.layers.Layer):
     def __init__(self, kind: str = "tanh", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if kind not in SQUASHES:
-            raise ValueError(f"Squash: kind {kind!r} is unknown; choose one of {SQUASHES}")
-        self.kind = kind
+        self.kind = check(kind, "Squash")
 
     def call(self, x):
         return apply(x, self.kind)

@@ -41,9 +41,11 @@ def test_kinds_and_refusals():
     x = np.array([-0.5, 0.0, 0.7], np.float32)
     np.testing.assert_allclose(squash.apply(x, "tanh").numpy(), np.tanh(x), rtol=1e-6)
     np.testing.assert_allclose(squash.Squash("soft_clip")(x).numpy(), x)
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match="Squash: squash kind 'clip' is unknown"):
         squash.Squash("clip")
-    with pytest.raises(ValueError, match="squash must be True, False or one of"):
+    with pytest.raises(ValueError, match="SpectralSynthesis: squash kind '' is unknown"):
+        spectral.SpectralSynthesis(1024, squash="")
+    with pytest.raises(ValueError, match="SpectralSynthesis: squash kind 'clip' is unknown"):
         spectral.SpectralSynthesis(1024, squash="clip")
 
 

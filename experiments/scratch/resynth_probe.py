@@ -40,6 +40,9 @@ variants = {"real": audio,
             "IF = 0": synth(logmag, np.zeros_like(inst)).numpy()[..., 0],
             "random IF": synth(logmag, rng.uniform(-1, 1, inst.shape).astype("float32")).numpy()[..., 0]}
 names = clf.classes
+peaks = np.abs(audio).max(1)
+print("median peak per class: " + ", ".join(f"{n} {np.median(peaks[labels == c]):.2f}"
+                                            for c, n in enumerate(names)))
 print("class             " + "  ".join(f"{k:>9s}" for k in variants))
 preds = {k: clf.predict(v)[1].argmax(1) for k, v in variants.items()}
 for c, name in enumerate(names):
