@@ -3,9 +3,8 @@
 Application layer (CLIs): importing it quiets TensorFlow's C++ start-up logging
 unless TF_CPP_MIN_LOG_LEVEL is set or `--verbosity` asks for it (`condgan._cli`).
 
-Installed, this package is `condgan.data_prep` (the wheel holds only `condgan`;
-`condgan/data_prep` is a link to this folder in the repository); from the
-repository's root it is also importable as `data_prep`.
+Its one import name is `condgan.data_prep`: setup.cfg maps that package to this
+top-level folder (`package_dir`), in the wheel and in an editable install alike.
 """
 
 from condgan import _cli  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)

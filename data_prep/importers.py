@@ -8,7 +8,7 @@ class list and the license note. Problems are collected, not raised, so that
 without a caption column, a non-UTF-8 manifest) raises `SourceError`.
 
 Sources:
-- `synth`: the embedded procedural set, `data_prep.synth_sfx`.
+- `synth`: the embedded procedural set, `condgan.data_prep.synth_sfx`.
 - `fsdd`: the Free Spoken Digit Dataset folder (recordings/ + speakers.json).
 - `folder`: any folder of audio files; captions read off the file names.
 - `manifest`: a CSV or JSONL file of (path, caption[, split, label]) rows, the
@@ -170,7 +170,7 @@ def import_synth(num_examples: int, sample_rate: int, length: int, seed: int,
     Clip i is in the test split when floor((i + 1) * f) > floor(i * f) for
     f = test_fraction: spread evenly, every 10th clip at f = 0.1.
     """
-    from . import synth_sfx
+    from condgan.data_prep import synth_sfx
 
     clips = synth_sfx.generate(num_examples, sample_rate=sample_rate, length=length, seed=seed)
     classes = list(synth_sfx.CLASSES)

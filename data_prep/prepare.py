@@ -44,8 +44,8 @@ from condgan import audio as audio_lib
 from condgan import fileio, records
 from condgan.config import SUPPORTED_LENGTHS
 
-from . import importers
-from .importers import Entry, Problem, SourceError
+from condgan.data_prep import importers
+from condgan.data_prep.importers import Entry, Problem, SourceError
 
 
 def define_flags() -> None:

@@ -22,7 +22,7 @@ every component stays below 3.6 kHz).
 
 This module is the dataset: `CLASSES`, `CAPTIONS`, `generate`, `describe`,
 `fundamental_range` and the per-clip normalisation and noise floor. The twelve
-class synthesisers and their building blocks are `data_prep.synth_sounds`.
+class synthesisers and their building blocks are `condgan.data_prep.synth_sounds`.
 
 Example:
 
@@ -40,7 +40,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from . import synth_sounds
+from condgan.data_prep import synth_sounds
 
 # Bump when the synthesis changes, so a dataset card tells which version made it.
 VERSION = 1

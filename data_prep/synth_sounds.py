@@ -1,4 +1,4 @@
-"""The twelve class synthesisers of `data_prep.synth_sfx` and their building blocks.
+"""The twelve class synthesisers of `condgan.data_prep.synth_sfx` and their building blocks.
 
 Each synthesiser takes a `Ctx` (the clip's random generator, sample rate,
 length and the time / frequency scales and band limit chosen for it by

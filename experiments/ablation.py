@@ -138,7 +138,7 @@ def paths(args, spec):
 
 def text_encoder_path() -> str:
     from condgan.training.run import DEFAULT_TEXT_ENCODER
-    from data_prep.build_text_encoder import build_text_encoder
+    from condgan.data_prep.build_text_encoder import build_text_encoder
 
     if not os.path.isfile(os.path.join(DEFAULT_TEXT_ENCODER, "saved_model.pb")):
         build_text_encoder(DEFAULT_TEXT_ENCODER)
@@ -149,7 +149,7 @@ def setup(args, classifier: bool = True) -> None:
     """Prepares the dataset and (unless `classifier` is False) trains its scoring classifier, once."""
     from condgan import records
     from condgan.evaluation.classifier import train_classifier
-    from data_prep.prepare import prepare
+    from condgan.data_prep.prepare import prepare
 
     spec = dataset_spec(args.dataset)
     p = paths(args, spec)

@@ -122,7 +122,7 @@ def main(argv):
         encoder_dir = _FLAGS.encoder_dir
         built = None
         if not encoder_dir:
-            from data_prep.build_text_encoder import build_text_encoder  # pylint: disable=g-import-not-at-top
+            from condgan.data_prep.build_text_encoder import build_text_encoder  # pylint: disable=g-import-not-at-top
 
             start = time.perf_counter()
             encoder_dir = build_text_encoder(os.path.join(tmp, "use_m3"))

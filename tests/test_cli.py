@@ -26,7 +26,7 @@ def cli(module, *args, timeout=300):
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    from data_prep.prepare import prepare
+    from condgan.data_prep.prepare import prepare
 
     out = tmp_path_factory.mktemp("cli") / "synth"
     prepare("synth", None, str(out), sample_rate=8000, length=1024, num_examples=48, seed=0,

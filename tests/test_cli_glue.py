@@ -58,7 +58,7 @@ def test_importing_condgan_training_sets_the_level_before_tensorflow_loads():
 
 def test_data_prep_does_not_import_condgan_training():
     # The one upward arrow the house had: data_prep's CLIs used condgan.training.cli.
-    code = ("import sys; import data_prep.prepare, data_prep.build_text_encoder; "
+    code = ("import sys; import condgan.data_prep.prepare, condgan.data_prep.build_text_encoder; "
             "print(sorted(m for m in sys.modules if m.startswith('condgan.training')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

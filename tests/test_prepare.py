@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from condgan import records
-from data_prep import importers
-from data_prep import prepare as prepare_lib
-from data_prep.prepare import ArgumentError, BadInputError, prepare
+from condgan.data_prep import importers
+from condgan.data_prep import prepare as prepare_lib
+from condgan.data_prep.prepare import ArgumentError, BadInputError, prepare
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RATE, LENGTH = 8000, 1024
@@ -315,7 +315,7 @@ def test_manifest_bad_entries(sounds, tmp_path, monkeypatch):
 
 
 def test_synth_count_and_round_trip(tmp_path):
-    synth_sfx = pytest.importorskip("data_prep.synth_sfx")
+    synth_sfx = pytest.importorskip("condgan.data_prep.synth_sfx")
     card = prepare("synth", None, str(tmp_path / "out"), num_examples=30, seed=3,
                    sample_rate=RATE, length=LENGTH, progress=False)
     assert card.counts == {"train": 27, "test": 3}
@@ -443,7 +443,7 @@ def test_progress_line(capsys):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "data_prep.prepare", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "condgan.data_prep.prepare", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 

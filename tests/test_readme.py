@@ -50,7 +50,7 @@ def quick_start_dir(tmp_path_factory, text_encoder_dir):
     from condgan.config import Config
     from condgan.training import run
     from condgan.training.inference import export_run
-    from data_prep.prepare import prepare
+    from condgan.data_prep.prepare import prepare
 
     root = tmp_path_factory.mktemp("readme")
     data_dir = root / "demo" / "data"

@@ -1,4 +1,4 @@
-"""Tests for data_prep.synth_sfx: the procedural captioned sound-effects set."""
+"""Tests for condgan.data_prep.synth_sfx: the procedural captioned sound-effects set."""
 
 import collections
 import time
@@ -6,7 +6,7 @@ import time
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from data_prep import synth_sfx
+from condgan.data_prep import synth_sfx
 
 N_CLASSES = len(synth_sfx.CLASSES)
 TONAL = [name for name in synth_sfx.CLASSES if synth_sfx.fundamental_range(name, 16000)]

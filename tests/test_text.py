@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
 
 from condgan import text as text_lib
-from data_prep import build_text_encoder as bte
+from condgan.data_prep import build_text_encoder as bte
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 LONG_PARAGRAPH = (
@@ -283,7 +283,7 @@ def test_failed_build_leaves_old_model(tmp_path, monkeypatch):
     ([], "--output_dir is required"),
 ])
 def test_cli_usage_errors(args, message, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "data_prep.build_text_encoder", *args],
+    proc = subprocess.run([sys.executable, "-m", "condgan.data_prep.build_text_encoder", *args],
                           capture_output=True, text=True, timeout=120,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert proc.returncode != 0

@@ -2,12 +2,14 @@ r"""condgan-train: train the text-conditioned GAN on a prepared dataset.
 
 Usage:
   condgan-train --data_dir=DATA --model_dir=RUN [--config=CONFIG.json] \
-      [--data_* ...] [--model_* ...] [--train_* ...]
+      [--data_* ...] [--model_* ...] [--objective_* ...] [--train_* ...] [--set=KEY=VALUE ...]
 
-Every field of `condgan.config` is a flag named after its group: data.data_dir
-is --data_dir, model.cond_dim is --model_cond_dim, model.model_dim is
---model_dim, train.steps is --train_steps. Precedence: defaults < --config
-JSON < flags given on the command line. model.sample_rate and model.text_dim
+Every scalar field of `condgan.config` is a flag named after its group:
+data.data_dir is --data_dir, model.cond_dim is --model_cond_dim, model.model_dim
+is --model_dim, train.steps is --train_steps, objective.adversarial is
+--objective_adversarial. The objective's term weights and parameters are set
+with --set, e.g. --set=objective.g.z_diversity=0. Precedence: defaults <
+--config JSON (with the files it "extends") < flags < --set. model.sample_rate and model.text_dim
 come from the dataset and the text encoder; model.length defaults to the
 dataset's clip length.
 
@@ -33,133 +35,54 @@ import sys
 from absl import app, flags
 
 from condgan import _cli as cli
-from condgan.config import SUPPORTED_LENGTHS, Config, ConfigError, DataConfig, ModelConfig, TrainConfig
+from condgan.config import SECTIONS, Config, ConfigError, help_text, load_dict, set_value
 from condgan.training import preemption
 from condgan.training.run import DEFAULT_TEXT_ENCODER  # (run.py does not import TensorFlow)
 
-HELP = {
-    "data.data_dir": "Prepared dataset directory (made by condgan-prepare).",
-    "data.text_encoder": "Text encoder SavedModel path or TF-Hub handle "
-                         f"(default $CONDGAN_TEXT_ENCODER or {DEFAULT_TEXT_ENCODER}; "
-                         "build it with condgan-build-text-encoder).",
-    "data.shuffle_buffer": "Examples in the shuffle buffer.",
-    "model.length": "Generated clip length in samples, one of "
-                    + ", ".join(str(n) for n in SUPPORTED_LENGTHS)
-                    + "; default: the dataset's clip length.",
-    "model.sample_rate": "Ignored: taken from the dataset.",
-    "model.text_dim": "Ignored: taken from the text encoder.",
-    "model.latent_dim": "Size of z.",
-    "model.model_dim": "WaveGAN width d (64 in the paper; 8-16 trains in minutes on a CPU).",
-    "model.kernel_len": "Convolution kernel length (WaveGAN: 25).",
-    "model.phase_shuffle": "Discriminator phase shuffle radius (0 disables).",
-    "model.cond_dim": "Size of the conditioning vector c (method: 128; collapsing baseline: 256).",
-    "model.cond_augment": "Conditioning augmentation (CondAugment) on or off.",
-    "model.kl_weight": "Weight of CondAugment's KL term.",
-    "model.text_dropout": "Dropout rate on the text projection of G and D (0 disables).",
-    "model.replay": "Embedding replay on or off.",
-    "model.replay_capacity": "Pairs kept in the replay buffer.",
-    "model.replay_prob": "Probability that a step replays stored pairs.",
-    "model.replay_fraction": "Share of the batch replaced when a step replays.",
-    "model.replay_memory": "ring (the last replay_capacity pairs) or reservoir (a uniform "
-                           "sample of every pair seen, so the memory spans the run).",
-    "model.generator": "wavegan (transposed 1-D convolutions over the waveform), spectral "
-                       "(log-magnitude + instantaneous-frequency frames, inverse STFT) or "
-                       "spectral2d (the same frames drawn by 2-D convolutions over "
-                       "time and frequency).",
-    "model.discriminator": "wavegan (strided 1-D convolutions over the waveform) or spectral "
-                           "(2-D convolutions over the clip's log-|STFT|).",
-    "model.d_conditioning": "How D reads the caption: concat (after its last layer) or "
-                            "projection (<V t, phi(x)>, Miyato & Koyama 2018).",
-    "model.spectral_norm": "Spectral normalisation of every discriminator layer.",
-    "model.film": "FiLM: c scales and shifts the channels of every generator layer.",
-    "model.film_input": "What FiLM reads: c, or zc ([z, c]: z modulates every layer too).",
-    "model.text_norm": "none, or rms: caption embeddings scaled to unit RMS before the first "
-                       "layer (USE's unit-norm 512-d vectors are 22.6x smaller than z).",
-    "model.stft_frame": "STFT frame of the spectral generator / discriminator (samples).",
-    "model.stft_hop": "STFT hop of the spectral generator / discriminator (samples).",
-    "model.contrastive_dim": "Width of D's audio and caption heads for the contrastive "
-                             "term; 0 = none.",
-    "model.precision": "float32, mixed_bfloat16 (G and D compute in bf16) or auto (bf16 "
-                       "where the CPU or GPU runs it natively); see condgan.precision.",
-    "model.pitch_warp": "Largest per-frame pitch shift (octaves) of the spectral generator's "
-                        "frames, from a head of its own (condgan.pitch_warp); 0 disables.",
-    "model.output_squash": "How the spectral generators put their waveform into [-1, 1]: tanh, "
-                           "or soft_clip (the identity up to 0.9; condgan.squash).",
-    "model.partials": "Sinusoidal partials (oscillators with frame-rate frequency and "
-                      "amplitude) the spectral generators add to their frames; 0 = none "
-                      "(condgan.partials).",
-    "model.ema_decay": "Generate from exponential moving averages of G's (and its "
-                       "conditioner's) weights with this decay, e.g. 0.999; 0 = the trained "
-                       "weights (condgan.ema).",
-    "train.loss": "wgan_gp, hinge or non_saturating.",
-    "train.gp_weight": "Gradient penalty weight (wgan_gp).",
-    "train.n_critic": "Discriminator updates per generator update.",
-    "train.batch_size": "Global batch size.",
-    "train.g_learning_rate": "Adam learning rate of conditioner + generator.",
-    "train.d_learning_rate": "Adam learning rate of the discriminator.",
-    "train.beta_1": "Adam beta_1.",
-    "train.beta_2": "Adam beta_2.",
-    "train.mode_seeking_weight": "Weight of the mode-seeking (MSGAN) regulariser; 0 disables.",
-    "train.mismatch_weight": "Share in [0, 1) of D's negative term for real clips paired with "
-                             "another clip's caption (matching-aware D, StackGAN: 0.5); 0 disables.",
-    "train.contrastive_weight": "Weight of the cross-modal contrastive (InfoNCE) term in D "
-                                "(real pairs) and G (its pairs); 0 disables.",
-    "train.contrastive_temperature": "Temperature of the contrastive term.",
-    "train.g_contrastive_scale": "G's contrastive weight = train.contrastive_weight x this "
-                                 "(1: as D's; 0: the term in D only).",
-    "train.z_diversity_weight": "Weight of the capped spectral z-diversity term (G rewarded for "
-                                "different log-spectrograms from two z of one c); 0 disables.",
-    "train.cond_contrastive_weight": "Weight of the InfoNCE of the conditioner's sampled c "
-                                     "against D's audio vectors of the real clips, in G's loss "
-                                     "(needs model.contrastive_dim); 0 disables.",
-    "train.contrastive_fake_negatives": "D's contrastive term also takes the generated clips' "
-                                        "audio vectors as negatives of every caption (needs "
-                                        "train.contrastive_weight > 0).",
-    "train.z_diversity_cap": "Log-spectrogram distance above which the z-diversity term stops "
-                             "rewarding.",
-    "train.steps": "Total generator steps of the run (a resumed run continues to this).",
-    "train.seed": "Seed of weights, z, noise and data order.",
-    "train.checkpoint_every": "Save a checkpoint every N steps.",
-    "train.summary_every": "Write scalars and print progress every N steps.",
-    "train.keep_checkpoints": "Checkpoints to keep.",
-    "train.skip_nonfinite": "Undo a step whose losses or weights are not finite, count it and go "
-                            "on (default: stop the run; its checkpoints end at the last finite "
-                            "step).",
-    "train.strategy": "default (one device), mirrored (every local GPU, else the CPU) or "
-                      "multi_worker (the cluster in $TF_CONFIG; run the same command on every "
-                      "worker). The batch size stays global.",
-}
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def flag_name(section: str, field: str) -> str:
     return field if field.startswith(section + "_") else f"{section}_{field}"
 
 
+def _scalar_fields(cls):
+    """The fields of a config section that get a flag of their own (objects go by --set)."""
+    return [f for f in dataclasses.fields(cls) if not isinstance(getattr(cls(), f.name), dict)]
+
+
 def define_config_flags() -> None:
-    """One flag per config field, default None (= not given on the command line)."""
+    """One flag per scalar config field (help from the field), default None (= not given)."""
     for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            name, help_text = flag_name(section, f.name), HELP[f"{section}.{f.name}"]
+        for f in _scalar_fields(cls):
+            name, text = flag_name(section, f.name), help_text(cls, f.name)
+            if section == "data" and f.name == "text_encoder":
+                text += f" Default: $CONDGAN_TEXT_ENCODER or {DEFAULT_TEXT_ENCODER}."
             default = getattr(cls(), f.name)
             if isinstance(default, bool):
-                flags.DEFINE_boolean(name, None, help_text)
+                flags.DEFINE_boolean(name, None, text)
             elif isinstance(default, int):
-                flags.DEFINE_integer(name, None, help_text)
+                flags.DEFINE_integer(name, None, text)
             elif isinstance(default, float):
-                flags.DEFINE_float(name, None, help_text)
+                flags.DEFINE_float(name, None, text)
             else:
-                flags.DEFINE_string(name, None, help_text)
+                flags.DEFINE_string(name, None, text)
+    flags.DEFINE_multi_string(
+        "set", [], "section.key[.sub]=value, applied last (value parsed as JSON, else a string), "
+        "e.g. --set=objective.g.z_diversity=0 or --set=objective.params.contrastive.temperature="
+        "0.2. The objective's term weights are set this way.")
 
 
 def config_from_flags(flag_values, base: Config | None = None) -> Config:
-    """Overlays the flags that were given onto `base` (or the defaults) and validates."""
+    """Overlays the flags that were given, then --set, onto `base` (or the defaults) and
+    validates."""
     d = (base or Config()).to_dict()
     for section, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
+        for f in _scalar_fields(cls):
             value = flag_values[flag_name(section, f.name)].value
             if value is not None:
                 d[section][f.name] = value
+    for assignment in flag_values["set"].value or []:
+        set_value(d, assignment)
     return Config.from_dict(d)
 
 
@@ -169,8 +92,9 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     """Defines this CLI's flags (at entry, so importing the module defines none)."""
-    flags.DEFINE_string("config", None, "JSON config file (sections data, model, train); "
-                        "flags given on the command line override it.")
+    flags.DEFINE_string("config", None, "JSON config file (sections data, model, objective, "
+                        "train; \"extends\" names files it builds on, e.g. experiments/configs/"
+                        "recipes/*.json); flags given on the command line override it.")
     flags.DEFINE_string("model_dir", None, "Run directory: config, checkpoints, summaries. "
                         "An existing run there is resumed.")
     define_config_flags()
@@ -242,10 +166,7 @@ def _config_sets_length(path: str | None) -> bool:
     """Whether a --config file names model.length (else the length follows the data)."""
     if not path:
         return False
-    import json
-
-    with open(path, encoding="utf-8") as f:
-        return "length" in json.load(f).get("model", {})
+    return "length" in load_dict(path).get("model", {})
 
 
 def console_entry_point():

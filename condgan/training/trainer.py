@@ -19,31 +19,26 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from condgan import distribute
 from condgan.config import Config
 from condgan.gan import CondGAN
+from condgan.objective import Objective
 
 
 def build_gan(config: Config, strategy: tf.distribute.Strategy | None = None) -> CondGAN:
-    """Builds and compiles a CondGAN from a full config, inside the strategy's scope.
+    """Builds and compiles a CondGAN from a validated config, inside the strategy's scope.
 
-    Adam settings follow WaveGAN (lr 1e-4, beta_1 0.5, beta_2 0.9).
+    Adam for both players (`train.g_learning_rate`, `train.d_learning_rate`, `beta_1`,
+    `beta_2`); the loss is `config.objective`.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    config.validate()
     t = config.train
     with strategy.scope():
         gan = CondGAN(config.model, seed=t.seed)
         gan.compile(
             g_optimizer=keras.optimizers.Adam(t.g_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
             d_optimizer=keras.optimizers.Adam(t.d_learning_rate, beta_1=t.beta_1, beta_2=t.beta_2),
-            loss=t.loss, gp_weight=t.gp_weight, n_critic=t.n_critic,
-            mode_seeking_weight=t.mode_seeking_weight, mismatch_weight=t.mismatch_weight,
-            contrastive_weight=t.contrastive_weight,
-            contrastive_temperature=t.contrastive_temperature,
-            g_contrastive_scale=t.g_contrastive_scale,
-            z_diversity_weight=t.z_diversity_weight, z_diversity_cap=t.z_diversity_cap,
-            cond_contrastive_weight=t.cond_contrastive_weight,
-            contrastive_fake_negatives=t.contrastive_fake_negatives)
+            objective=Objective(config.objective, config.model), n_critic=t.n_critic)
         gan.build_optimizers()
     return gan
 
@@ -130,8 +125,6 @@ class Trainer:
         for any number of shard files; the same data seed on every worker makes
         the shares disjoint.
         """
-        from condgan import distribute
-
         if distribute.is_multi_worker(self.strategy):
             options = tf.data.Options()
             options.experimental_distribute.auto_shard_policy = (
@@ -144,7 +137,7 @@ class Trainer:
         """One GAN step on a (possibly distributed) batch (audio, text_embedding, ...).
 
         Returns:
-          dict of scalar tensors (`condgan.gan.METRIC_NAMES`), mean over replicas;
+          dict of scalar tensors (`CondGAN.metric_names`), mean over replicas;
           with skip_nonfinite also "skipped": 1.0 if the step was undone, else 0.0.
         """
         scale = 1.0 / self.num_replicas

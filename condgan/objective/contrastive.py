@@ -15,19 +15,29 @@ batch) are all positives of each other, with equal weight (multi-positive
 InfoNCE); without that, a repeated caption would be asked to be far from
 itself. Both directions (audio -> caption and caption -> audio) are averaged.
 
-Generated clips as negatives (`negatives=`, the discriminator's side with
-`train.contrastive_fake_negatives`): in the caption -> audio direction each
-caption also has to pick its real clip out from the generated clips' audio
-vectors. Trained on real pairs only, the heads can be met by the generator with
-features that are not the caption's sound (issue 8, session 8: D's head heard
-0.90 of the generated rising whistles as rising whistles, the scoring classifier
-none); with the generated clips as negatives, the head must rest on what sets a
-caption's real clips apart from the generator's.
+Terms (condgan.objective.registry), each over the global batch under tf.distribute
+(`global_info_nce`: every replica computes the global InfoNCE, all_gather is
+differentiable, and the 1 / R loss scale makes the summed gradients that of the
+one loss):
+
+- d "contrastive": on the real pairs (step.real_audio_vectors, step.real_caption_vectors).
+- g "contrastive": on the generated pairs (step.fake_audio_vectors,
+  step.fake_caption_vectors, under the captions the critic was given).
+- g "cond_contrastive": the conditioner's sampled c, through a linear head trained
+  with G, against the critic's audio vectors of the batch's real clips (held
+  fixed): c = mean + sigma * eps must identify its caption's sound, so the
+  conditioner must set apart the means of captions that sound different by more
+  than sigma (CondAugment's KL pulls them together).
 """
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
+
+from condgan import seeds
+from condgan.config import ModelConfig
+from condgan.objective.registry import register
 
 # Squared distance below which two caption embeddings count as the same caption.
 SAME_CAPTION_TOLERANCE = 1e-6
@@ -51,7 +61,7 @@ def same_caption_targets(text_embedding: tf.Tensor) -> tf.Tensor:
 
 
 def info_nce(audio_vectors: tf.Tensor, caption_vectors: tf.Tensor, text_embedding: tf.Tensor,
-             temperature: float = 0.1, negatives: tf.Tensor | None = None) -> tf.Tensor:
+             temperature: float = 0.1) -> tf.Tensor:
     """Symmetric multi-positive InfoNCE between audio and caption vectors of one batch.
 
     Args:
@@ -59,12 +69,10 @@ def info_nce(audio_vectors: tf.Tensor, caption_vectors: tf.Tensor, text_embeddin
       caption_vectors: float[B, K], its caption head u_j.
       text_embedding: float[B, E], the caption embeddings (to find repeated captions).
       temperature: tau > 0; logits are cos(a_i, u_j) / tau.
-      negatives: optional float[N, K] audio vectors that are no caption's positive
-        (generated clips): extra candidates of the caption -> audio direction.
 
     Returns:
       float32 scalar: mean over rows and both directions of the cross-entropy
-      between `same_caption_targets` (zero on the negatives) and softmax of the logits.
+      between `same_caption_targets` and softmax of the logits.
 
     Raises:
       ValueError: temperature <= 0.
@@ -77,13 +85,42 @@ def info_nce(audio_vectors: tf.Tensor, caption_vectors: tf.Tensor, text_embeddin
     targets = same_caption_targets(text_embedding)
     audio_to_text = tf.nn.softmax_cross_entropy_with_logits(targets, logits)
     text_logits, text_targets = tf.transpose(logits), tf.transpose(targets)
-    if negatives is not None:
-        n = tf.cast(negatives, tf.float32)
-        if n.shape.rank != 2 or n.shape[-1] != u.shape[-1]:
-            raise ValueError(f"info_nce: negatives must be [N, {u.shape[-1]}] like the caption "
-                             f"vectors, got shape {n.shape}")
-        n = tf.math.l2_normalize(n, axis=-1)
-        text_logits = tf.concat([text_logits, tf.matmul(u, n, transpose_b=True) / temperature], 1)
-        text_targets = tf.concat([text_targets, tf.zeros([tf.shape(u)[0], tf.shape(n)[0]])], 1)
     text_to_audio = tf.nn.softmax_cross_entropy_with_logits(text_targets, text_logits)
     return 0.5 * (tf.reduce_mean(audio_to_text) + tf.reduce_mean(text_to_audio))
+
+
+def global_info_nce(audio_vectors, caption_vectors, text_embedding, temperature: float):
+    """`info_nce` over the global batch: under tf.distribute the rows of every replica."""
+    ctx = seeds.replica_context()
+    if ctx is not None:
+        audio_vectors, caption_vectors, text_embedding = ctx.all_gather(
+            [audio_vectors, caption_vectors, text_embedding], axis=0)
+    return info_nce(audio_vectors, caption_vectors, text_embedding, temperature)
+
+
+@register("d", "contrastive", params={"temperature": 0.1}, needs_heads=True)
+def critic_contrastive_term(step, temperature):
+    """InfoNCE of the critic's heads on the real pairs."""
+    return global_info_nce(step.real_audio_vectors, step.real_caption_vectors,
+                           step.text_embedding, temperature)
+
+
+@register("g", "contrastive", params={"temperature": 0.1}, needs_heads=True)
+def generator_contrastive_term(step, temperature):
+    """InfoNCE of the critic's heads on the generated pairs (their captions as D saw them)."""
+    return global_info_nce(step.fake_audio_vectors, step.fake_caption_vectors,
+                           step.critic_text_embedding, temperature)
+
+
+def _cond_head(model_config: ModelConfig) -> keras.layers.Layer:
+    head = keras.layers.Dense(model_config.contrastive_dim, name="cond_contrastive_head")
+    head.build((None, model_config.cond_dim))
+    return head
+
+
+@register("g", "cond_contrastive", params={"temperature": 0.1}, needs_heads=True,
+          layer=_cond_head, prefetch=("real_audio_vectors",))
+def cond_contrastive_term(step, temperature, layer):
+    """InfoNCE of layer(c) (the fresh c, before replay) against the real clips' audio vectors."""
+    return global_info_nce(step.real_audio_vectors, layer(step.fresh_c), step.text_embedding,
+                           temperature)

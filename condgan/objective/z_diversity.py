@@ -16,7 +16,7 @@ clips' log-magnitude spectrograms, up to a cap.
 It is the diversity-sensitive regulariser of DSGAN (Yang et al., ICLR 2019:
 maximise min(|G(z1) - G(z2)|, tau)) on log-magnitude spectrograms instead of
 samples, so a shift of phase is no "diversity" and a quiet band counts as much
-as a loud one. Unlike MSGAN's inverse ratio (`condgan.losses.mode_seeking_loss`),
+as a loud one. Unlike MSGAN's inverse ratio (`condgan.objective.mode_seeking`),
 its reward stops at the cap, so it cannot push the generator to arbitrary noise
 once its clips differ as much as the data's do. The distance is one number per
 batch (means over all elements), so one near-identical pair cannot dominate.
@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from condgan.spectral import log_magnitude
+from condgan.config import ConfigError
+from condgan.nets.spectral import log_magnitude
+from condgan.objective.registry import register
 
 # Added to |STFT| before the log (the critic's log-STFT uses 1e-4): a quiet band counts,
 # but differences 60 dB below a full-scale bin do not. The measured runs used 1e-3.
@@ -83,3 +85,21 @@ def capped_reward(distance: tf.Tensor, cap: float) -> tf.Tensor:
     if not cap > 0:
         raise ValueError(f"z_diversity_loss: cap must be > 0, got {cap!r}")
     return -tf.minimum(distance, float(cap))
+
+
+@register("g", "z_diversity", params={"cap": 1.0}, reports=("z_spread",))
+def z_diversity_term(step, cap):
+    """`capped_reward` of the spectral distance between step.fake and step.fake_2 (one c,
+    two z; the model's STFT frame and hop); reports the distance itself as "z_spread"."""
+    distance = spectral_distance(step.fake, step.fake_2, step.stft_frame, step.stft_hop,
+                                 mean=step.global_mean)
+    step.report("z_spread", tf.stop_gradient(distance))
+    return capped_reward(distance, cap)
+
+
+def _check_cap(adversarial: str, cap: float) -> None:
+    if not cap > 0:
+        raise ConfigError(f"objective.params.z_diversity.cap must be > 0, got {cap}")
+
+
+z_diversity_term.check = _check_cap

@@ -1,36 +1,26 @@
-"""GAN objectives: adversarial losses, WGAN-GP gradient penalty, mode seeking.
+"""The adversarial terms: the critic's and the generator's GAN losses, and WGAN-GP's penalty.
 
-Pure TensorFlow functions of logits and tensors; no Keras models. The training
-step calls
+Terms (condgan.objective.registry):
 
-  d_loss = discriminator_loss(kind, real_logits, fake_logits)
-           + gp_weight * gradient_penalty(critic_fn, real, fake, sample_alpha(b, seed))
-  g_loss = generator_loss(kind, fake_logits)
-           + ms_weight * mode_seeking_loss(fake_1, fake_2, z_1, z_2)
+- d "adversarial": `discriminator_loss` of `objective.adversarial` on the critic's
+  scores of real and generated clips; with params.adversarial.mismatch_share w > 0,
+  real clips under another clip's caption take the share w of the negative term
+  (matching-aware D of GAN-INT-CLS / StackGAN, which use 0.5).
+- g "adversarial": `generator_loss` on the critic's scores of the generated clips.
+- d "gradient_penalty": WGAN-GP's two-sided penalty (weight 10 in WGAN-GP).
 
-with `kind` one of `LOSSES` (the same names as `condgan.config.LOSSES`). The
-weights (WaveGAN's gp_weight = 10) are applied by the caller, not here.
-
-Sign conventions: every function returns a quantity to *minimise*. Logits are
-raw critic outputs (no sigmoid), float[batch, 1] or float[batch]; they are cast
-to float32 so that a mixed-precision critic still gets a float32 loss.
+Pure TensorFlow functions of logits and tensors. Sign conventions: every function
+returns a quantity to *minimise*. Logits are raw critic outputs (no sigmoid),
+float[batch, 1] or float[batch]; they are cast to float32 so that a
+mixed-precision critic still gets a float32 loss.
 
 Scaling under `tf.distribute`:
   Every function here returns a MEAN OVER THE BATCH IT IS GIVEN. Inside
   `strategy.run` that is the per-replica batch, not the global one. The caller
-  must divide each loss by `strategy.num_replicas_in_sync` before taking
-  gradients (the strategy then *sums* gradients across replicas, which gives the
-  gradient of the mean over the global batch). Equivalently, compute
-  per-example losses and divide their sum by the global batch size, as
-  `tf.nn.compute_average_loss` does. Do one or the other, not both, or the
-  losses are divided twice. Without a strategy (or with one replica) nothing
-  needs rescaling. For reporting, reduce the returned (unscaled) values with
-  `ReduceOp.MEAN` across replicas.
-  `mode_seeking_loss` follows the MSGAN reference and is a ratio of batch
-  means, not a mean of per-example terms: pass it `mean=` a cross-replica mean
-  (as `condgan.gan` does) so that every replica computes the global batch's
-  ratio; divided by the number of replicas like the other terms, the summed
-  gradients are then those of that one loss.
+  (`condgan.gan`) divides each player's total by `strategy.num_replicas_in_sync`
+  before taking gradients (the strategy then *sums* gradients across replicas,
+  which gives the gradient of the mean over the global batch). For reporting,
+  reduce the returned (unscaled) values with `ReduceOp.MEAN` across replicas.
 """
 
 from __future__ import annotations
@@ -41,7 +31,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from condgan.config import LOSSES  # defined once, in config (no TensorFlow there)
+from condgan.config import LOSSES, ConfigError
+from condgan.objective.registry import register
 
 # Inside the square root of the gradient norm: d sqrt(s)/ds is infinite at
 # s = 0 (e.g. a critic whose ReLUs are all dead at x_hat), which would make the
@@ -257,52 +248,39 @@ def gradient_penalty(critic_fn: Callable[[tf.Tensor], tf.Tensor], real, fake, al
     return tf.reduce_mean(tf.square(norms - 1.0))
 
 
-def mode_seeking_loss(fake_1, fake_2, z_1, z_2, eps: float = 1e-5, mean=None) -> tf.Tensor:
-    """Mode-seeking regulariser of MSGAN (Mao et al., CVPR 2019).
+@register("d", "adversarial", params={"mismatch_share": 0.0}, reports=("d_mismatch",))
+def critic_term(step, mismatch_share):
+    """The critic's adversarial loss on step.real_logits and step.fake_logits (and, with a
+    mismatch share, step.mismatch_logits: real clips under rolled captions)."""
+    mismatch = None
+    if mismatch_share:
+        mismatch = step.mismatch_logits
+        step.report("d_mismatch", tf.reduce_mean(mismatch))
+    return discriminator_loss(step.adversarial, step.real_logits, step.fake_logits, mismatch,
+                              mismatch_share)
 
-    As in the reference implementation (HelenMao/MSGAN, e.g.
-    DCGAN-Mode-Seeking/model.py):
 
-      ratio = mean(|fake_1 - fake_2|) / mean(|z_1 - z_2|)
-      loss  = 1 / (ratio + eps)
+def _check_mismatch(adversarial: str, mismatch_share: float) -> None:
+    if not 0.0 <= mismatch_share < 1.0:
+        raise ConfigError("objective.params.adversarial.mismatch_share must be in [0, 1), got "
+                          f"{mismatch_share}")
+    if mismatch_share > 0 and adversarial == "wgan_gp":
+        raise ConfigError(
+            "objective.params.adversarial.mismatch_share > 0 is not supported with the wgan_gp "
+            "loss: the gradient penalty bounds the critic's slope in the audio only, so its gap "
+            "between right and wrong captions is unbounded; use hinge or non_saturating")
 
-    where each mean runs over *all* elements, batch included, so `ratio` is one
-    number per batch, not one per example. This keeps a single pair of
-    near-identical outputs from contributing ~1/eps on its own. `fake_1` and
-    `fake_2` are generated from the same conditions with the independent
-    latents `z_1` and `z_2`. Minimising the loss pushes outputs apart in
-    proportion to the distance of their latents; a collapsed generator
-    (fake_1 == fake_2) scores exactly 1 / eps.
 
-    Args:
-      fake_1: float[batch, length, 1] generated from z_1.
-      fake_2: float[batch, length, 1] generated from z_2, same conditions.
-      z_1: float[batch, latent_dim].
-      z_2: float[batch, latent_dim], drawn independently of z_1 (equal
-        latents make the ratio 0 / 0).
-      eps: keeps the loss finite for a fully collapsed generator.
-      mean: optional function tensor -> scalar replacing `tf.reduce_mean` in the
-        two means, e.g. a mean over all tf.distribute replicas' rows (then the
-        loss is that of the global batch on every replica).
+critic_term.check = _check_mismatch
 
-    Returns:
-      float32 scalar in (0, 1 / eps], to minimise with respect to the
-      generator's weights.
 
-    Raises:
-      ValueError: shapes of the pairs differ, or eps <= 0.
-    """
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
-    fake_1 = tf.cast(tf.convert_to_tensor(fake_1), tf.float32)
-    fake_2 = tf.cast(tf.convert_to_tensor(fake_2), tf.float32)
-    z_1 = tf.cast(tf.convert_to_tensor(z_1), tf.float32)
-    z_2 = tf.cast(tf.convert_to_tensor(z_2), tf.float32)
-    if not fake_1.shape.is_compatible_with(fake_2.shape):
-        raise ValueError(
-            f"fake_1 and fake_2 must have the same shape, got {fake_1.shape} and {fake_2.shape}")
-    if not z_1.shape.is_compatible_with(z_2.shape):
-        raise ValueError(f"z_1 and z_2 must have the same shape, got {z_1.shape} and {z_2.shape}")
-    mean = mean or tf.reduce_mean
-    ratio = mean(tf.abs(fake_1 - fake_2)) / mean(tf.abs(z_1 - z_2))
-    return 1.0 / (ratio + eps)
+@register("g", "adversarial")
+def generator_term(step):
+    """The generator's adversarial loss on step.fake_logits."""
+    return generator_loss(step.adversarial, step.fake_logits)
+
+
+@register("d", "gradient_penalty")
+def gradient_penalty_term(step):
+    """WGAN-GP's penalty at points between step.audio and step.fake (weights step.alpha)."""
+    return gradient_penalty(step.critic, step.audio, step.fake, step.alpha)

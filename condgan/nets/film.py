@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from condgan.config import ModelConfig
+
 
 @keras.saving.register_keras_serializable(package="condgan")
 class FiLM(keras.layers.Layer):
@@ -53,3 +55,12 @@ class FiLM(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels}
+
+
+def generator_inputs(cfg: ModelConfig):
+    """The generators' inputs: (z, c, their concatenation, what FiLM reads by
+    `cfg.film_input`: c, or [z, c])."""
+    z = keras.Input((cfg.latent_dim,), name="z")
+    c = keras.Input((cfg.cond_dim,), name="c")
+    zc = keras.layers.Concatenate(name="z_c")([z, c])
+    return z, c, zc, (zc if cfg.film_input == "zc" else c)

@@ -23,8 +23,8 @@ Keras layers carry that here:
   notes). The complex frames are inverted with
   `tf.signal.inverse_stft` and its dual window, and the `L` samples that every
   frame overlaps fully are kept: the generator makes T = L / hop + frame / hop
-  frames. The waveform is squashed by tanh or a soft clip (`condgan.squash`,
-  `model.output_squash`), so the export's contract (audio in [-1, 1]) holds.
+  frames. The waveform is squashed by tanh, so the export's contract (audio in
+  [-1, 1]) holds.
 
 Both are differentiable, so the export still maps captions to waveforms.
 """
@@ -37,7 +37,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from condgan import squash as squashes
+from condgan.config import ModelConfig
+from condgan.nets.film import FiLM, generator_inputs
 
 # log(|X| + LOG_FLOOR): -9.2 for silence, about +4 for a loud tone at frame 256.
 LOG_FLOOR = 1e-4
@@ -126,9 +127,6 @@ class SpectralSynthesis(keras.layers.Layer):
       length: output samples L, a multiple of `hop`.
       frame: frame (= FFT) length; a multiple of `hop`.
       hop: hop in samples.
-      squash: how the waveform goes into [-1, 1]: True or "tanh", "soft_clip"
-        (`condgan.squash`), or False: not at all (the generator adds its partials,
-        `condgan.partials`, and squashes the sum).
 
     Call args:
       log_magnitude: float[batch, T, frame // 2 + 1], T = `synthesis_frames(L, frame, hop)`;
@@ -140,17 +138,13 @@ class SpectralSynthesis(keras.layers.Layer):
       float32[batch, length, 1].
     """
 
-    def __init__(self, length: int, frame: int = 256, hop: int = 64, squash: bool | str = True,
-                 **kwargs):
+    def __init__(self, length: int, frame: int = 256, hop: int = 64, **kwargs):
         # float32 under any policy: the inverse FFT is complex64, the phase a long cumsum.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         _check_frame_hop("SpectralSynthesis", frame, hop)
         self.frames = synthesis_frames(length, frame, hop)
         self.length, self.frame, self.hop = length, frame, hop
-        if isinstance(squash, (bool, np.bool_)):
-            squash = "tanh" if squash else False
-        self.squash = False if squash is False else squashes.check(squash, "SpectralSynthesis")
 
     def call(self, log_magnitude, inst_freq):
         log_magnitude = tf.cast(log_magnitude, tf.float32)
@@ -165,14 +159,14 @@ class SpectralSynthesis(keras.layers.Layer):
         # The first frame - hop samples are covered by fewer than frame / hop frames.
         start = self.frame - self.hop
         audio = audio[:, start:start + self.length][..., None]
-        return squashes.apply(audio, self.squash) if self.squash else audio
+        return tf.tanh(audio)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.length, 1)
 
     def get_config(self):
         return {**super().get_config(), "length": self.length, "frame": self.frame,
-                "hop": self.hop, "squash": self.squash}
+                "hop": self.hop}
 
 
 def centre_advance(frame: int, hop: int) -> np.ndarray:
@@ -190,7 +184,7 @@ def analysis(audio: np.ndarray, frame: int, hop: int) -> tuple[np.ndarray, np.nd
     """Numpy (log-magnitude, IF) frames of a waveform, the inverse of `SpectralSynthesis`.
 
     Frames start at -(frame - hop) (zero padding before and after), so that
-    `SpectralSynthesis` of the result gives back `audio` (before its squash).
+    `SpectralSynthesis` of the result gives back `audio` (before its tanh).
     Used by the tests and handy for seeing what the generator must emit.
 
     Args:
@@ -211,3 +205,78 @@ def analysis(audio: np.ndarray, frame: int, hop: int) -> tuple[np.ndarray, np.nd
     inst_freq = _wrap(advance - centre_advance(frame, hop)) / np.pi
     log_magnitude = np.log(np.maximum(np.abs(spec), 1e-30))
     return log_magnitude.astype(np.float32), inst_freq.astype(np.float32)
+
+
+# Log-magnitude bias of the spectral generator's output at initialisation: quiet noise
+# (e^-4 per bin), so the first clips are not saturated by the final tanh.
+_SPECTRAL_INITIAL_LOG_MAGNITUDE = -4.0
+# Kernel of the spectral generator's convolutions over frames.
+_SPECTRAL_KERNEL = 5
+
+
+def build_spectral_generator(cfg: ModelConfig) -> keras.Model:
+    """Builds the spectral generator: STFT frames from (z, c), inverted in the graph.
+
+    Dense(z, c) -> T/4 frames of 8 * model_dim channels -> two rounds of
+    nearest-neighbour upsampling by 2 and a kernel-5 convolution over frames,
+    then one more convolution (each followed by FiLM of c, or of [z, c] with
+    `cfg.film_input="zc"`, when `cfg.film`, and
+    leaky ReLU) -> kernel-1 heads for log-magnitude (linear) and IF (tanh,
+    zero-initialised: phase-coherent partials at the bin centres) of
+    F = stft_frame // 2 + 1 bins -> `SpectralSynthesis`.
+    T = length / stft_hop + stft_frame / stft_hop frames.
+
+    Args:
+      cfg: the model config (`length`, `latent_dim`, `cond_dim`, `model_dim`,
+        `stft_frame`, `stft_hop`, `film`, `film_input` are used).
+
+    Returns:
+      keras.Model "generator": [z float32[batch, latent_dim],
+      c float32[batch, cond_dim]] -> audio float32[batch, length, 1] in [-1, 1].
+    """
+    frames = synthesis_frames(cfg.length, cfg.stft_frame, cfg.stft_hop)
+    bins = cfg.stft_frame // 2 + 1
+    width = 8 * cfg.model_dim
+    z, c, zc, film_in = generator_inputs(cfg)
+    x = keras.layers.Dense(frames // 4 * width, name="z_project")(zc)
+    x = keras.layers.Reshape((frames // 4, width), name="z_reshape")(x)
+    x = keras.layers.LeakyReLU(negative_slope=0.2, name="z_lrelu")(x)
+    for i, upsample in enumerate((2, 2, 1)):
+        if upsample > 1:
+            x = keras.layers.UpSampling1D(upsample, name=f"upsample_{i}")(x)
+        x = keras.layers.Conv1D(width, _SPECTRAL_KERNEL, padding="same", name=f"conv_{i}")(x)
+        if cfg.film:
+            x = FiLM(width, name=f"conv_{i}_film")(x, film_in)
+        x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv_{i}_lrelu")(x)
+    log_magnitude = keras.layers.Conv1D(
+        bins, 1, bias_initializer=keras.initializers.Constant(_SPECTRAL_INITIAL_LOG_MAGNITUDE),
+        name="log_magnitude", dtype="float32")(x)
+    # IF counts from each bin's centre advance: a zero head starts with coherent partials.
+    # Both heads and the synthesis compute in float32 under mixed precision (phase is a sum).
+    inst_freq = keras.layers.Conv1D(bins, 1, activation="tanh", kernel_initializer="zeros",
+                                    name="inst_freq", dtype="float32")(x)
+    audio = SpectralSynthesis(cfg.length, cfg.stft_frame, cfg.stft_hop,
+                              name="synthesis")(log_magnitude, inst_freq)
+    return keras.Model([z, c], audio, name="generator")
+
+
+def spectral_features(cfg: ModelConfig, audio, sn):
+    """The spectral critic's features: four 3x3 stride-2 convolutions over the clip's
+    log-|STFT| (2, 4, 8, 16 x model_dim channels, leaky ReLU), globally average-pooled.
+
+    Args:
+      cfg: the model config (`model_dim`, `stft_frame`, `stft_hop` are used).
+      audio: Keras tensor float32[batch, length, 1].
+      sn: wraps a layer in spectral normalisation when `cfg.spectral_norm`.
+
+    Returns:
+      Keras tensor float[batch, 16 * model_dim].
+    """
+    x = LogMagnitudeSTFT(cfg.stft_frame, cfg.stft_hop, name="log_stft")(audio)
+    # log|X| spans about [-9, 4]: centre and scale it near [-1, 2].
+    x = keras.layers.Rescaling(0.25, offset=1.0, name="log_stft_scale")(x)
+    for i in range(4):
+        x = sn(keras.layers.Conv2D(2 * cfg.model_dim * 2 ** i, 3, strides=2, padding="same",
+                                   name=f"conv2d_{i}"))(x)
+        x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"conv2d_{i}_lrelu")(x)
+    return keras.layers.GlobalAveragePooling2D(name="pool")(x)
