@@ -7,6 +7,11 @@ Arms (docs/design.md), same data, steps and seeds:
   D  C + embedding replay
   E  D + mode-seeking regulariser (MSGAN, weight 1)
 
+Each arm is a small override file, experiments/configs/ablation/<arm>.json, put on
+top of the dataset spec's base (experiments/configs/<dataset>.json: its "config"
+extends a base and adds the clip length and the ablation's budget), or on top of
+another recipe with --recipe (the clip length stays, the budget is the recipe's).
+
 Usage (from the project root; data, runs and classifiers go under --work_dir,
 results that are committed under experiments/results/<dataset>/):
 
@@ -14,20 +19,26 @@ results that are committed under experiments/results/<dataset>/):
   python -m experiments.ablation run --dataset=synth --arm=D --seed=0
   python -m experiments.ablation all --dataset=synth --seeds=0,1,2   # every arm x seed
   python -m experiments.ablation table --dataset=synth           # results.md/json
+  python -m experiments.ablation table --dataset=synth --docs    # + docs/results.md
 
-Runs outside the table (own budget or settings) carry a --tag; --set and
---max_minutes need one. The long FSDD run and its learning curve:
+Runs outside the table (another recipe, own budget or settings) carry a --tag;
+--recipe, --set and --max_minutes need one. The arms on the recommended recipe,
+and the long FSDD run with its learning curve:
 
+  python -m experiments.ablation all --dataset=synth-spectral --seeds=0 --tag=recommended \
+      --recipe=recipes/recommended.json
   python -m experiments.ablation run --dataset=fsdd --arm=D --seed=0 --tag=long \
       --steps=100000 --max_minutes=118 --keep_checkpoints=400
   python -m experiments.ablation curve --dataset=fsdd --arm=D --seed=0 --tag=long --every=5000
   python -m experiments.ablation run --dataset=fsdd --arm=D --seed=0 --tag=mismatch \
-      --set=train.mismatch_weight=0.5                  # a variant: matching-aware D
+      --set=objective.params.adversarial.mismatch_share=0.5    # a variant: matching-aware D
 
 `curve` scores the checkpoints a run kept (3 by default: pass --keep_checkpoints).
 
 A finished run (results.json present) is skipped by `run`/`all`, and an
-interrupted one resumes from its checkpoint, so `all` can be restarted.
+interrupted one resumes from its checkpoint, so `all` can be restarted. Reports
+written before the objective section existed keep their config and --set names
+as they were recorded (old layout); `table` shows them unchanged.
 """
 
 from __future__ import annotations
@@ -42,11 +53,30 @@ import sys
 import time
 
 import numpy as np
+import tensorflow as tf
+
+from condgan import records
+from condgan.config import PLAYERS, RETIRED_TAG, Config, ConfigError, load_dict, merge, set_value
+from condgan.data_prep.build_text_encoder import build_text_encoder
+from condgan.data_prep.prepare import prepare
+from condgan.evaluation import plots
+from condgan.evaluation.classifier import Classifier, train_classifier
+from condgan.evaluation.evaluate import evaluate, results_for_json, write_report
+from condgan.fileio import atomic_write_text
+from condgan.objective import TERMS, Objective
+from condgan.training import run as training_run
+from condgan.training.inference import load_generator
+from condgan.training.loop import CHECKPOINT_SUBDIR, CONFIG_NAME
+from condgan.training.run import DEFAULT_TEXT_ENCODER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "experiments", "results")
 RESULTS_JSON = "results.json"  # written by condgan.evaluation.evaluate.write_report
 CONFIGS = os.path.join(ROOT, "experiments", "configs")
+# The arms' overrides: experiments/configs/ablation/<arm>.json.
+ARMS_DIR = os.path.join(CONFIGS, "ablation")
+# `table --docs` writes each dataset's table between its marker and the next heading here.
+RESULTS_DOC = os.path.join(ROOT, "docs", "results.md")
 ARMS = ("A", "B", "C", "D", "E")
 ARM_NAMES = {
     "A": "baseline (256-d, no CA, no dropout, no replay)",
@@ -55,19 +85,26 @@ ARM_NAMES = {
     "D": "+ embedding replay",
     "E": "+ mode seeking",
 }
-# Model overrides of each arm on top of the dataset's base config.
-ARM_OVERRIDES = {
-    "A": dict(model=dict(cond_dim=256, cond_augment=False, text_dropout=0.0, replay=False),
-              train=dict(mode_seeking_weight=0.0)),
-    "B": dict(model=dict(cond_dim=256, cond_augment=True, kl_weight=2.0, text_dropout=0.0,
-                         replay=False), train=dict(mode_seeking_weight=0.0)),
-    "C": dict(model=dict(cond_dim=128, cond_augment=True, kl_weight=2.0, text_dropout=0.5,
-                         replay=False), train=dict(mode_seeking_weight=0.0)),
-    "D": dict(model=dict(cond_dim=128, cond_augment=True, kl_weight=2.0, text_dropout=0.5,
-                         replay=True), train=dict(mode_seeking_weight=0.0)),
-    "E": dict(model=dict(cond_dim=128, cond_augment=True, kl_weight=2.0, text_dropout=0.5,
-                         replay=True), train=dict(mode_seeking_weight=1.0)),
+# --set keys of the layout before the objective section, and today's key for each
+# (condgan.config.upgrade maps whole old configs the same way). Refused with the new key:
+# applied to a config of today's layout they would be read as an old config.
+OLD_SET_KEYS = {
+    "train.loss": "objective.adversarial",
+    "train.gp_weight": "objective.d.gradient_penalty",
+    "train.mode_seeking_weight": "objective.g.mode_seeking",
+    "train.mismatch_weight": "objective.params.adversarial.mismatch_share",
+    "train.contrastive_weight": "objective.d.contrastive (and objective.g.contrastive)",
+    "train.contrastive_temperature": "objective.params.contrastive.temperature (and "
+                                     "objective.params.cond_contrastive.temperature)",
+    "train.g_contrastive_scale": "objective.g.contrastive (G's weight itself: the old "
+                                 "contrastive_weight times this scale)",
+    "train.z_diversity_weight": "objective.g.z_diversity",
+    "train.z_diversity_cap": "objective.params.z_diversity.cap",
+    "train.cond_contrastive_weight": "objective.g.cond_contrastive",
 }
+# Switches measured and retired (docs/retired.md).
+RETIRED_SET_KEYS = ("model.partials", "model.pitch_warp", "model.output_squash",
+                    "train.contrastive_fake_negatives")
 # Headline numbers of the table: (metric of condgan.evaluation.evaluate, field, label).
 # d_self and d_train are reported as ratios to the real test split's own (docs/metrics.md).
 # Reports written before a metric existed lack it: their cells show "–".
@@ -94,35 +131,81 @@ def dataset_spec(name: str) -> dict:
         return json.load(f)
 
 
-def arm_config(spec: dict, arm: str, seed: int, data_dir: str, text_encoder: str, steps: int | None):
-    from condgan.config import Config
+def recipe_path(recipe: str) -> str:
+    """The file --recipe names: a path from the current directory, or from experiments/configs/."""
+    for path in (recipe, os.path.join(CONFIGS, recipe)):
+        if os.path.isfile(path):
+            return os.path.abspath(path)
+    raise SystemExit(f"--recipe={recipe!r}: no such file (looked in {os.getcwd()} and {CONFIGS})")
 
-    d = json.loads(json.dumps(spec["base_config"]))
-    for section, values in ARM_OVERRIDES[arm].items():
-        d.setdefault(section, {}).update(values)
-    d.setdefault("data", {}).update(data_dir=data_dir, text_encoder=text_encoder)
-    d.setdefault("train", {})["seed"] = seed
+
+def recipe_label(path: str) -> str:
+    """How a run records its recipe: relative to experiments/configs/ when it is there."""
+    rel = os.path.relpath(os.path.abspath(path), CONFIGS)
+    return path if rel.startswith("..") else rel.replace(os.sep, "/")
+
+
+def spec_config(spec: dict, recipe: str | None = None) -> dict:
+    """The config dict of a dataset spec, before its arm: the base its "config" extends,
+    merged under the spec's own values (model.length, the ablation's budget in "train").
+
+    With `recipe` (a config file: `recipe_path`), the recipe replaces that base and brings its own
+    budget: only the spec's "model" values (the data's shape) go on top of it.
+    """
+    own = spec.get("config")
+    if not isinstance(own, dict) or not isinstance(own.get("extends"), str):
+        raise SystemExit(f"dataset spec {spec.get('name')!r}: \"config\" must be an object whose "
+                         "\"extends\" names a base or recipe file in experiments/configs/")
+    own = {k: v for k, v in own.items() if k != "extends"}
+    if recipe is None:
+        return merge(load_dict(os.path.join(CONFIGS, spec["config"]["extends"])), own)
+    return merge(load_dict(recipe_path(recipe)), {"model": own.get("model", {})})
+
+
+def arm_overrides(arm: str) -> dict:
+    """The arm's override file (experiments/configs/ablation/<arm>.json) as a dict."""
+    if arm not in ARMS:
+        raise SystemExit(f"unknown arm {arm!r}; choose from {ARMS}")
+    return load_dict(os.path.join(ARMS_DIR, f"{arm}.json"))
+
+
+def arm_config(spec: dict, arm: str, seed: int, data_dir: str, text_encoder: str, steps: int | None,
+               recipe: str | None = None) -> Config:
+    """The operative config of one arm x seed: the spec's base (or `recipe`), the arm's
+    overrides, the data, the seed and (unless None) the step target."""
+    d = merge(spec_config(spec, recipe), arm_overrides(arm))
+    run = {"data": {"data_dir": data_dir, "text_encoder": text_encoder}, "train": {"seed": seed}}
     if steps is not None:
-        d["train"]["steps"] = steps
-    return Config.from_dict(d)
+        run["train"]["steps"] = steps
+    return Config.from_dict(merge(d, run))
 
 
-def apply_overrides(cfg, overrides: list[str]):
-    """Returns cfg with "section.field=value" overrides (value parsed as JSON, else a string)."""
-    from condgan.config import Config
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Returns cfg with "section.key[.sub]=value" overrides (`condgan.config.set_value`).
 
+    Keys of the old layout (train.contrastive_weight, ...) are refused with today's key.
+    """
     d = cfg.to_dict()
     for item in overrides:
-        key, sep, raw = item.partition("=")
-        section, dot, field = key.partition(".")
-        if not sep or not dot or section not in d or field not in d[section]:
-            raise SystemExit(f"--set {item!r}: expected section.field=value with a field of "
-                             f"{sorted(d)} (e.g. train.mismatch_weight=0.5)")
+        key = item.partition("=")[0].strip()
+        if key in OLD_SET_KEYS:
+            raise SystemExit(f"--set {item!r}: {key} is the old config layout's name (before the "
+                             f"objective section); use {OLD_SET_KEYS[key]}")
+        if key in RETIRED_SET_KEYS:
+            raise SystemExit(f"--set {item!r}: {key} was measured and retired (docs/retired.md); "
+                             f"its code is at the git tag {RETIRED_TAG}")
         try:
-            d[section][field] = json.loads(raw)
-        except json.JSONDecodeError:
-            d[section][field] = raw
+            set_value(d, item)
+        except ConfigError as e:
+            raise SystemExit(str(e)) from e
     return Config.from_dict(d)
+
+
+def check_config(cfg: Config) -> Config:
+    """Refuses what the trainer would refuse of the objective (an unknown term, a bad
+    hyper-parameter), before any data or training; returns cfg."""
+    Objective(cfg.objective, cfg.model)
+    return cfg
 
 
 def paths(args, spec):
@@ -137,9 +220,6 @@ def paths(args, spec):
 
 
 def text_encoder_path() -> str:
-    from condgan.training.run import DEFAULT_TEXT_ENCODER
-    from condgan.data_prep.build_text_encoder import build_text_encoder
-
     if not os.path.isfile(os.path.join(DEFAULT_TEXT_ENCODER, "saved_model.pb")):
         build_text_encoder(DEFAULT_TEXT_ENCODER)
     return DEFAULT_TEXT_ENCODER
@@ -147,10 +227,6 @@ def text_encoder_path() -> str:
 
 def setup(args, classifier: bool = True) -> None:
     """Prepares the dataset and (unless `classifier` is False) trains its scoring classifier, once."""
-    from condgan import records
-    from condgan.evaluation.classifier import train_classifier
-    from condgan.data_prep.prepare import prepare
-
     spec = dataset_spec(args.dataset)
     p = paths(args, spec)
     if not os.path.isfile(os.path.join(p["data"], records.CARD_NAME)):
@@ -177,11 +253,6 @@ def run_one(args, arm: str, seed: int) -> dict | None:
 
     With args.train_only, stops after training (a later call evaluates).
     """
-    from condgan.evaluation.classifier import Classifier
-    from condgan.evaluation.evaluate import evaluate, results_for_json, write_report
-    from condgan.training import run
-    from condgan.training.inference import load_generator
-
     spec = dataset_spec(args.dataset)
     p = paths(args, spec)
     tag = getattr(args, "tag", None)
@@ -189,7 +260,9 @@ def run_one(args, arm: str, seed: int) -> dict | None:
     out_dir = os.path.join(p["results"], "runs", name)
     metrics_path = os.path.join(out_dir, RESULTS_JSON)
     overrides = list(getattr(args, "set", None) or [])
-    cfg = arm_config(spec, arm, seed, p["data"], text_encoder_path(), args.steps)
+    recipe = getattr(args, "recipe", None)
+    recipe = recipe_label(recipe_path(recipe)) if recipe else None
+    cfg = arm_config(spec, arm, seed, p["data"], text_encoder_path(), args.steps, recipe)
     keep = getattr(args, "keep_checkpoints", None)
     if keep is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, keep_checkpoints=keep))
@@ -202,7 +275,7 @@ def run_one(args, arm: str, seed: int) -> dict | None:
             return json.load(f)
     max_minutes = getattr(args, "max_minutes", None)
     t0 = time.time()
-    out = run.train_from_config(cfg, model_dir,
+    out = training_run.train_from_config(cfg, model_dir,
                                 max_seconds=None if max_minutes is None else max_minutes * 60)
     train_seconds = time.time() - t0
     # Wall time summed over every call that trained this run (a resumed run adds up).
@@ -222,7 +295,7 @@ def run_one(args, arm: str, seed: int) -> dict | None:
         "dataset": spec["name"], "arm": arm, "arm_name": ARM_NAMES[arm], "seed": seed,
         "steps": out["step"], "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(time.time() - t1, 1), "config": cfg.to_dict(), "tag": tag,
-        "overrides": overrides, "max_minutes": max_minutes,
+        "recipe": recipe, "overrides": overrides, "max_minutes": max_minutes,
         "stopped_by_budget": out["step"] < cfg.train.steps,
         # A time-budgeted run is reproduced by its step count (the budget depends on the
         # machine). Exactly so only if it was never resumed: a resumed run reseeds its data
@@ -230,6 +303,7 @@ def run_one(args, arm: str, seed: int) -> dict | None:
         "command": " ".join(shlex.quote(part) for part in [
             "python", "-m", "experiments.ablation", "run", f"--dataset={spec['name']}",
             f"--arm={arm}", f"--seed={seed}"] + ([f"--tag={tag}"] if tag else [])
+            + ([f"--recipe={recipe}"] if recipe else [])
             + [f"--set={item}" for item in overrides]
             + ([f"--keep_checkpoints={keep}"] if keep is not None else [])
             + ([f"--steps={out['step']}"] if args.steps or max_minutes else [])),
@@ -241,27 +315,57 @@ def run_one(args, arm: str, seed: int) -> dict | None:
     return results_for_json(results)
 
 
-def _check_same_objective(model_dir: str, cfg, name: str) -> None:
+def _check_same_objective(model_dir: str, cfg: Config, name: str) -> None:
     """Refuses to continue (or report) a run directory trained under another config.
 
     The loop itself only refuses another *model*; here a changed objective
     (loss, weights, --set overrides) would silently mix two trainings. The
-    step target and checkpointing may differ (a longer run continues).
+    step target and checkpointing may differ (a longer run continues). A run
+    directory of the old layout is read through `condgan.config.upgrade`, and the
+    objectives are compared as they train (`training_settings`).
     """
-    from condgan.config import Config
-    from condgan.training.loop import CONFIG_NAME
-
     path = os.path.join(model_dir, CONFIG_NAME)
     if not os.path.isfile(path):
         return
-    ignore = {"steps", "keep_checkpoints", "checkpoint_every", "summary_every"}
-    old, new = Config.load(path).to_dict(), cfg.to_dict()
-    changed = sorted(f"{section}.{key}" for section in ("model", "train") for key in new[section]
-                     if key not in ignore and old[section].get(key) != new[section][key]
-                     and not (section == "model" and key in ("text_dim", "sample_rate")))
+    try:
+        old = training_settings(Config.load(path))
+    except ConfigError as e:  # e.g. a retired switch: not the config asked for now
+        raise SystemExit(f"{name}: {model_dir} was trained with settings this code does not train "
+                         f"({e}); use another --tag, or delete the run directory to start over") from e
+    new = training_settings(cfg)
+    changed = sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key))
     if changed:
         raise SystemExit(f"{name}: {model_dir} was trained with other settings ({', '.join(changed)}"
                          "); use another --tag, or delete the run directory to start over")
+
+
+# Fields that may differ between two trainings of one run directory (a resumed run may
+# continue to a later step target, and the data sets the sample rate and text width).
+_RESUMABLE = {"train.steps", "train.keep_checkpoints", "train.checkpoint_every",
+              "train.summary_every", "model.text_dim", "model.sample_rate"}
+
+
+def training_settings(cfg: Config) -> dict:
+    """What a run trains, flat ("model.cond_dim": 128, "objective.g.kl": 1.0, ...): the
+    model and train fields (those a resumed run may change left out) and the objective as
+    it trains: the adversarial loss, the active terms of each player in the order they
+    are summed with their weights, and their hyper-parameters with the terms' defaults
+    filled in (so {} and {"contrastive": {"temperature": 0.1}} are one objective)."""
+    out = {f"{section}.{key}": value for section in ("model", "train")
+           for key, value in dataclasses.asdict(getattr(cfg, section)).items()}
+    out = {k: v for k, v in out.items() if k not in _RESUMABLE}
+    out["objective.adversarial"] = cfg.objective.adversarial
+    for player in PLAYERS:
+        active = cfg.objective.weights(player)
+        out[f"objective.{player}"] = list(active)  # the order of the sum
+        for term, weight in active.items():
+            out[f"objective.{player}.{term}"] = weight
+            registered = TERMS.get((player, term))
+            defaults = registered.params if registered is not None else {}
+            given = cfg.objective.params.get(term, {})
+            for key in set(defaults) | set(given):
+                out[f"objective.params.{term}.{key}"] = given.get(key, defaults.get(key))
+    return out
 
 
 def curve_steps(steps, every: int) -> list[int]:
@@ -277,13 +381,6 @@ def curve(args) -> list[dict]:
 
     Writes curve.json and curve.md beside the run's report (the committed results).
     """
-    import tensorflow as tf
-
-    from condgan.evaluation.classifier import Classifier
-    from condgan.evaluation.evaluate import evaluate
-    from condgan.training.inference import load_generator
-    from condgan.training.loop import CHECKPOINT_SUBDIR
-
     spec = dataset_spec(args.dataset)
     p = paths(args, spec)
     name = f"{args.arm}-seed{args.seed}" + (f"-{args.tag}" if args.tag else "")
@@ -335,8 +432,6 @@ def plot(args) -> str:
     Writes experiments/results/<dataset>/curves.png (or --figure): conditional accuracy and
     both z-diversities against steps, one line per run, the real test split dashed.
     """
-    from condgan import plots
-
     spec = dataset_spec(args.dataset)
     runs_dir = os.path.join(RESULTS, spec["name"], "runs")
     names = args.runs.split(",") if args.runs else sorted(
@@ -416,14 +511,16 @@ def _arm_rows(per_arm: dict[str, list[dict]]) -> tuple[dict, list[str]]:
 
 def _recipe_section(tagged: list[dict], reference: dict) -> tuple[dict, list[str]]:
     """Tables of the recipes that were run on more than one arm: tagged runs that
-    share a tag and its overrides, averaged per arm like the main table (a second
-    set of arms A-E on another recipe). A tag run on one arm only gets no table."""
+    share a tag, its --recipe and its overrides, averaged per arm like the main table
+    (a second set of arms A-E on another recipe). A tag run on one arm only gets no
+    table. Overrides are shown as the runs recorded them (reports of the old config
+    layout name old keys)."""
     groups: dict[tuple, list[dict]] = {}
     for r in tagged:
-        key = (r["run"]["tag"], tuple(r["run"].get("overrides") or []))
+        key = (r["run"]["tag"], r["run"].get("recipe") or "", tuple(r["run"].get("overrides") or []))
         groups.setdefault(key, []).append(r)
     out, lines = {}, []
-    for (tag, overrides), runs in sorted(groups.items()):
+    for (tag, recipe, overrides), runs in sorted(groups.items()):
         per_arm: dict[str, list[dict]] = {}
         for r in runs:
             per_arm.setdefault(r["run"]["arm"], []).append(r)
@@ -431,7 +528,10 @@ def _recipe_section(tagged: list[dict], reference: dict) -> tuple[dict, list[str
             continue
         summary, rows = _arm_rows(per_arm)
         out[tag] = {"overrides": list(overrides), "arms": summary}
-        lines += [f"**The arms on recipe `{tag}`** (" + ", ".join(overrides or ["no overrides"])
+        if recipe:
+            out[tag]["recipe"] = recipe
+        changes = ([f"--recipe={recipe}"] if recipe else []) + list(overrides)
+        lines += [f"**The arms on recipe `{tag}`** (" + ", ".join(changes or ["no overrides"])
                   + "; every run also listed below)", "",
                   "| arm | n | steps | train min | "
                   + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
@@ -519,7 +619,8 @@ def _tagged_section(tagged: list[dict], reference: dict) -> list[str]:
         name = f"{run['arm']}-seed{run['seed']}-{run['tag']}"
         flat = _flat(r)
         cells = [f"{flat[k]:.3g}" if k in flat else "–" for k, _, _ in TABLE_METRICS]
-        changes = "".join(f", {item}" for item in run.get("overrides") or [])
+        changes = "".join(f", {item}" for item in ([f"--recipe={run['recipe']}"] if run.get("recipe")
+                                                   else []) + list(run.get("overrides") or []))
         lines.append(f"| [{name}](runs/{name}/) {ARM_NAMES[run['arm']]}{changes} | {run['steps']} | "
                      f"{run['train_seconds'] / 60:.1f} | " + " | ".join(cells) + " |")
     lines.append(_reference_row(reference, blanks=2))
@@ -527,21 +628,27 @@ def _tagged_section(tagged: list[dict], reference: dict) -> list[str]:
     return lines
 
 
-def update_readme(dataset: str, table_text: str) -> None:
-    """Puts a dataset's table (from `table`) into README.md under its marker line."""
-    readme = os.path.join(ROOT, "README.md")
-    with open(readme, encoding="utf-8") as f:
+def update_results_doc(dataset: str, table_text: str, path: str | None = None) -> None:
+    """Puts a dataset's table (from `table`) into docs/results.md (or `path`): the lines
+    after its marker line `<!-- ablation-<dataset>: ... -->`, up to the next heading, are
+    replaced; links into the run folders are made relative to the document."""
+    path = path or RESULTS_DOC
+    if not os.path.isfile(path):
+        raise SystemExit(f"{path} does not exist: the tables live there between "
+                         f"<!-- ablation-<dataset>: --> markers")
+    with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     marker = f"<!-- ablation-{dataset}:"
     start = next((i for i, line in enumerate(lines) if line.startswith(marker)), None)
     if start is None:
-        raise SystemExit(f"README.md has no line starting with {marker!r}")
+        raise SystemExit(f"{path} has no line starting with {marker!r}")
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
     body = table_text.split("\n")[1:]  # without the title
-    base = f"experiments/results/{dataset}/"
+    base = os.path.relpath(os.path.join(RESULTS, dataset), os.path.dirname(os.path.abspath(path)))
+    base = base.replace(os.sep, "/") + "/"
     body = [line.replace("](runs/", f"]({base}runs/") for line in body]
     lines[start + 1:end] = body
-    _write_text(readme, "\n".join(lines))
+    _write_text(path, "\n".join(lines))
 
 
 def _write_json(path: str, obj) -> None:
@@ -559,8 +666,6 @@ def _jsonable(x):
 
 
 def _write_text(path: str, text: str) -> None:
-    from condgan.fileio import atomic_write_text
-
     atomic_write_text(path, text)
 
 
@@ -583,14 +688,19 @@ def main(argv=None) -> int:
                         help="data, classifiers and run directories (not committed)")
     parser.add_argument("--tag", default=None,
                         help="with `run`: a name suffix for a run outside the ablation table "
-                             "(e.g. a long run); `table` lists tagged runs separately")
+                             "(e.g. a long run); with `all --recipe` or `all --set`: the name "
+                             "of that recipe's arms; `table` lists tagged runs separately")
+    parser.add_argument("--recipe", default=None, metavar="PATH",
+                        help="with `run`/`all` and --tag: the config file the arm overrides go "
+                             "on top of (a path, or one in experiments/configs/, e.g. "
+                             "recipes/recommended.json); default: the dataset spec's base")
     parser.add_argument("--max_minutes", type=float, default=None,
                         help="with `run`: stop training (with a checkpoint) after this wall time")
     parser.add_argument("--keep_checkpoints", type=int, default=None,
                         help="with `run`: checkpoints to keep (e.g. to evaluate a learning curve)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="with `run --tag`: override a config field of the arm (repeatable), "
-                             "e.g. --set=train.mismatch_weight=0.5")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="with --tag: override a config value of the arm (repeatable; "
+                             "nested keys with dots), e.g. --set=objective.g.z_diversity=2")
     parser.add_argument("--every", type=int, default=5000,
                         help="with `curve`: evaluate the kept checkpoints at multiples of this step")
     parser.add_argument("--num_clips", type=int, default=500,
@@ -598,18 +708,32 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="redo finished runs: train on to the step target (a resumed run), "
                              "then evaluate and report again")
-    parser.add_argument("--readme", action="store_true",
-                        help="with `table`: also put the table into README.md")
+    parser.add_argument("--docs", action="store_true",
+                        help="with `table`: also put the table into docs/results.md (after "
+                             "the line <!-- ablation-<dataset>: ... -->, up to the next heading)")
     parser.add_argument("--train_only", action="store_true",
                         help="train (or resume) but do not evaluate; no classifier needed")
     args = parser.parse_args(argv)
     if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9_.]+", args.tag):
         parser.error(f"--tag={args.tag!r}: use letters, digits, '_' and '.' only")
-    if (args.set or args.max_minutes is not None) and not args.tag:
-        parser.error("--set and --max_minutes change the arm's budget or objective: give the "
-                     "run a --tag (it is kept out of the table)")
-    if args.command == "all" and args.tag:
-        parser.error("--tag names one run: use it with `run` (or `curve`), not `all`")
+    if (args.set or args.recipe or args.max_minutes is not None) and not args.tag:
+        parser.error("--recipe, --set and --max_minutes change the arm's recipe, objective or "
+                     "budget: give the run a --tag (it is kept out of the table)")
+    if args.command == "all" and args.tag and not (args.recipe or args.set):
+        parser.error("--tag names one run: use it with `run` (or `curve`), not `all` (unless "
+                     "`all` runs the arms on another --recipe or --set)")
+    try:
+        return _command(parser, args)
+    except ConfigError as e:  # a config file or --set value that cannot be read
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+
+
+def _command(parser, args) -> int:
+    if args.command in ("run", "all"):  # refuse bad --recipe / --set before any data or training
+        spec = dataset_spec(args.dataset)
+        for arm in ARMS:
+            check_config(apply_overrides(arm_config(spec, arm, 0, "", "", args.steps, args.recipe),
+                                         args.set))
     if args.command == "setup":
         setup(args)
     elif args.command == "run":
@@ -638,8 +762,8 @@ def main(argv=None) -> int:
         plot(args)
     else:
         text = table(args)
-        if args.readme:
-            update_readme(args.dataset, text)
+        if args.docs:
+            update_results_doc(args.dataset, text)
     return 0
 
 

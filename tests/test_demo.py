@@ -1,7 +1,7 @@
 """condgan-demo end to end on a tiny budget: its stages, a console free of TF/absl noise, its score.
 
-The demo's own config (demo_config) is kept; only the step count, the dataset
-size and the text encoder are made small through its flags.
+The demo trains its recipe file (experiments/configs/recipes/demo.json); only the step
+count, the dataset size and the text encoder are made small through its flags.
 """
 
 import json
@@ -12,7 +12,11 @@ import sys
 
 import pytest
 
+from condgan.config import Config
 from condgan.training import demo as demo_module
+
+RECIPE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "experiments", "configs", "recipes", "demo.json")
 
 # Lines that are TensorFlow's or absl's, not the demo's: the glog / absl prefix
 # ("I1201 14:52:56.462238 1398 functional_saver.py:440]"), TF's C++ prefix
@@ -102,7 +106,27 @@ def test_demo_scores_its_samples_and_trains_the_second_base(tmp_path, text_encod
     for name in ("conditional_accuracy", "z_diversity"):
         assert 0.0 <= score[name]["generated"] <= 1.5
     assert score["conditional_accuracy"]["real"] > 0.2  # the 1-epoch classifier beats chance
-    # The demo trains the second base.
-    with open(tmp_path / "demo" / "run" / "config.json", encoding="utf-8") as f:
-        model = json.load(f)["model"]
-    assert model["generator"] == "spectral" and model["contrastive_dim"] > 0
+    # The demo trains its recipe file: the second base.
+    trained = Config.load(tmp_path / "demo" / "run" / "config.json")
+    recipe = Config.load(RECIPE)
+    assert trained.objective == recipe.objective and trained.model == recipe.model
+    assert trained.model.generator == "spectral" and trained.model.contrastive_dim > 0
+    assert (trained.train.steps, trained.train.seed) == (2, 0)
+    assert trained.train.summary_every == recipe.train.summary_every == 200
+
+
+def test_demo_config_is_the_recipe_file_with_the_run_values():
+    assert os.path.samefile(demo_module.recipe_path(), RECIPE)  # the installed package's copy
+    cfg = demo_module.demo_config("/data", "/encoder", 17, 3)
+    expected = Config.load(RECIPE)
+    expected.data.data_dir, expected.data.text_encoder = "/data", "/encoder"
+    expected.train.steps, expected.train.seed = 17, 3
+    assert cfg == expected
+    assert (cfg.model.length, cfg.model.sample_rate, cfg.model.model_dim) == (4096, 8000, 16)
+
+
+def test_a_missing_recipe_is_named(monkeypatch):
+    monkeypatch.setattr(demo_module, "RECIPE", ("recipes", "nope.json"))
+    with pytest.raises(FileNotFoundError, match="recipes/nope.json is not in the installed package "
+                                                "condgan.configs"):
+        demo_module.demo_config("/data", "/encoder", 1, 0)

