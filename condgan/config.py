@@ -340,6 +340,8 @@ def merge(base: dict, over: dict) -> dict:
 def load_dict(path: str | os.PathLike, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """A config file as a dict, with its "extends" files (relative to it) merged under it.
 
+    A top-level "description" (text for the reader) is dropped.
+
     Raises:
       ConfigError: a file cannot be read, is not a JSON object, or extends itself.
     """
@@ -353,6 +355,7 @@ def load_dict(path: str | os.PathLike, _seen: tuple[str, ...] = ()) -> dict[str,
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from e
     if not isinstance(d, dict):
         raise ConfigError(f"config {path} must be a JSON object, got {type(d).__name__}")
+    d.pop("description", None)  # a note for readers of the file
     parents = d.pop("extends", [])
     merged: dict[str, Any] = {}
     for parent in [parents] if isinstance(parents, str) else parents:
@@ -399,8 +402,14 @@ def upgrade(d: dict[str, Any]) -> dict[str, Any]:
     one that is on is refused (docs/retired.md).
     """
     train = d.get("train", {})
-    if not isinstance(train, dict) or not ({"loss", "gp_weight", "contrastive_weight"} & set(train)):
+    legacy = set(train) & set(TrainConfigV1.FIELDS) if isinstance(train, dict) else set()
+    if not legacy:
         return d
+    if "objective" in d:
+        raise ConfigError(f"train.{sorted(legacy)[0]} belongs to the layout before the objective "
+                          "section; set the objective's terms instead (e.g. "
+                          "objective.g.contrastive, objective.params.contrastive.temperature; "
+                          "docs/design.md)")
     d = copy.deepcopy(d)
     model, train = d.setdefault("model", {}), d["train"]
     for (section, name), off in _RETIRED.items():

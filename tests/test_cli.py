@@ -235,7 +235,9 @@ def _summary_tags(run_dir):
 
 
 @pytest.mark.parametrize("extra,needle", [
-    (["--train_loss=wasserstein"], "train.loss='wasserstein' is unknown"),
+    (["--objective_adversarial=wasserstein"], "objective.adversarial='wasserstein' is unknown"),
+    (["--set=objective.g.nothing=1"], "objective.g.nothing is not a term of the generator"),
+    (["--set=objective.g.kl"], "expected section.key=value"),
     (["--train_steps=-1"], "train.steps must be >= 0"),
     (["--model_length=1000"], "model.length=1000 is not supported"),
     (["--model_length=4096"], "longer than the dataset's clips (1024 samples"),
@@ -275,7 +277,7 @@ def test_generate_and_export_errors(tmp_path):
     assert not os.path.exists(tmp_path / "e")
 
 
-@pytest.mark.parametrize("tool,flag", [("condgan-train", "--train_mismatch_weight"),
+@pytest.mark.parametrize("tool,flag", [("condgan-train", "--set"),
                                        ("condgan-export", "--model_dir"),
                                        ("condgan-prepare", "--source")])
 def test_console_scripts_help_shows_usage_and_flags(tool, flag):

@@ -1,4 +1,4 @@
-"""Tests for condgan.cond_augment against numpy / scipy references."""
+"""Tests for condgan.method.cond_augment against numpy / scipy references."""
 
 import keras
 import numpy as np
@@ -8,7 +8,7 @@ import scipy.stats
 import tensorflow as tf
 from absl.testing import parameterized
 
-from condgan.cond_augment import CondAugment, kl_divergence
+from condgan.method.cond_augment import CondAugment, kl_divergence
 
 EMB = 12
 DIM = 8

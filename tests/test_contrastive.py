@@ -1,22 +1,18 @@
-"""Tests for condgan.contrastive against a numpy reimplementation."""
+"""Tests for condgan.objective.contrastive against a numpy reimplementation."""
 
 import numpy as np
 import pytest
 
-from condgan import contrastive
+from condgan.objective import contrastive
 
 
-def _numpy_info_nce(a, u, text, tau, negatives=None):
+def _numpy_info_nce(a, u, text, tau):
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     u = u / np.linalg.norm(u, axis=1, keepdims=True)
     logits = a @ u.T / tau
     same = np.array([[np.allclose(x, y) for y in text] for x in text], float)
     targets = same / same.sum(1, keepdims=True)
     text_logits, text_targets = logits.T, targets.T
-    if negatives is not None:  # extra audio candidates of every caption, never positive
-        n = negatives / np.linalg.norm(negatives, axis=1, keepdims=True)
-        text_logits = np.concatenate([text_logits, u @ n.T / tau], 1)
-        text_targets = np.concatenate([text_targets, np.zeros((len(u), len(n)))], 1)
 
     def xent(t, logit):
         logit = logit - logit.max(1, keepdims=True)
@@ -45,32 +41,6 @@ def test_known_values():
     text = np.eye(2)[[0, 0, 1, 1]]
     assert float(contrastive.info_nce(text, text, text, 0.001)) == pytest.approx(
         np.log(2), rel=1e-5)
-
-
-def test_negatives_match_numpy():
-    rng = np.random.default_rng(1)
-    text = rng.normal(size=(3, 5))[[0, 1, 0, 2]]
-    a, u, fakes = rng.normal(size=(4, 4)), rng.normal(size=(4, 4)), rng.normal(size=(6, 4))
-    got = float(contrastive.info_nce(a, u, text, temperature=0.3, negatives=fakes))
-    assert got == pytest.approx(_numpy_info_nce(a, u, text, 0.3, fakes), rel=1e-5)
-    assert got > float(contrastive.info_nce(a, u, text, temperature=0.3))
-
-
-def test_negatives_known_values():
-    eye = np.eye(4)
-    # Aligned pairs; negatives pointing away cost nothing, copies of the positives split
-    # the caption -> audio mass in two: (0 + log 2) / 2.
-    assert float(contrastive.info_nce(eye, eye, eye, 0.01, negatives=-eye)) < 1e-6
-    assert float(contrastive.info_nce(eye, eye, eye, 0.001, negatives=eye)) == pytest.approx(
-        0.5 * np.log(2), rel=1e-5)
-
-
-def test_negatives_of_the_wrong_shape_are_refused():
-    eye = np.eye(4)
-    with pytest.raises(ValueError, match=r"negatives must be \[N, 4\]"):
-        contrastive.info_nce(eye, eye, eye, negatives=np.ones((3, 5)))
-    with pytest.raises(ValueError, match="negatives must be"):
-        contrastive.info_nce(eye, eye, eye, negatives=np.ones(4))
 
 
 def test_targets_rows_sum_to_one():

@@ -1,4 +1,4 @@
-"""Tests for condgan.embedding_replay against a pure-Python ring model."""
+"""Tests for condgan.method.embedding_replay against a pure-Python ring model."""
 
 import os
 
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from condgan.embedding_replay import EmbeddingReplay
+from condgan.method.embedding_replay import EmbeddingReplay
 
 EMB = 6
 COND = 4

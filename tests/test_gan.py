@@ -10,9 +10,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
+from _configs import base, compile_gan
 
 from condgan.config import Config, ConfigError
-from condgan.gan import METRIC_NAMES, CondGAN
+from condgan.export import export_generator
+from condgan.gan import CondGAN, mismatched_captions
+from condgan.objective import Objective
 from condgan.training import loop
 from condgan.training.trainer import Trainer, build_gan
 
@@ -20,7 +24,10 @@ TEXT_DIM = 16
 
 
 def tiny_config(**model) -> Config:
-    cfg = Config()
+    """The first base, shrunk, with WaveGAN's WGAN-GP objective."""
+    cfg = base("wavegan")
+    cfg.objective.adversarial = "wgan_gp"
+    cfg.objective.d["gradient_penalty"] = 10.0
     m = cfg.model
     m.length, m.model_dim, m.text_dim, m.cond_dim, m.latent_dim = 1024, 4, TEXT_DIM, 8, 8
     m.replay_capacity, m.replay_prob = 16, 1.0
@@ -46,8 +53,13 @@ def fresh_gan(cfg, seed=0):
 
 @pytest.fixture(autouse=True)
 def _determinism():
+    was_on = tf_config.is_op_determinism_enabled()
     tf.config.experimental.enable_op_determinism()
     yield
+    # Back as it was: a later test (in this or another file) must not depend on this one having
+    # run. TF 2.17 exports no disable_op_determinism; the framework module has it.
+    if not was_on:
+        tf_config.disable_op_determinism()
 
 
 def test_fit_and_trainer_run_the_same_step():
@@ -57,27 +69,32 @@ def test_fit_and_trainer_run_the_same_step():
     history = gan.fit(ds, epochs=1, verbose=0).history
     trainer = Trainer(fresh_gan(cfg))
     values = trainer.train_step(next(iter(ds)))
-    assert set(history) == set(METRIC_NAMES)
-    for name in METRIC_NAMES:
+    assert set(history) == set(gan.metric_names)
+    for name in gan.metric_names:
         got = float(values[name])
         assert np.isfinite(got), name
         np.testing.assert_allclose(history[name][-1], got, rtol=1e-5, atol=1e-6, err_msg=name)
-    assert history["gp"][-1] > 0 and history["kl"][-1] > 0
+    assert history["d_gradient_penalty"][-1] > 0 and history["g_kl"][-1] > 0
+    # Each player's total is its terms' weighted sum (10 x the penalty here).
+    np.testing.assert_allclose(
+        history["d_total"][-1], history["d_adversarial"][-1] + 10 * history["d_gradient_penalty"][-1],
+        rtol=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["wgan_gp", "hinge", "non_saturating"])
 def test_each_loss_trains_finite_and_changes_weights(loss):
     cfg = tiny_config()
-    cfg.train.loss = loss
-    cfg.train.mode_seeking_weight = 0.5
+    cfg.objective.adversarial = loss
+    cfg.objective.d["gradient_penalty"] = 10.0 if loss == "wgan_gp" else 0.0
+    cfg.objective.g["mode_seeking"] = 0.5
     trainer = Trainer(fresh_gan(cfg))
     g0 = [w.numpy().copy() for w in trainer.gan.generator.trainable_variables]
     d0 = [w.numpy().copy() for w in trainer.gan.discriminator.trainable_variables]
     for batch in tiny_batches(n=2):
         values = trainer.train_step(batch)
     assert all(np.isfinite(float(v)) for v in values.values())
-    assert float(values["ms"]) > 0
-    assert (float(values["gp"]) > 0) == (loss == "wgan_gp")
+    assert float(values["g_mode_seeking"]) > 0
+    assert ("d_gradient_penalty" in values) == (loss == "wgan_gp")
     g_now = trainer.gan.generator.trainable_variables
     d_now = trainer.gan.discriminator.trainable_variables
     assert any(not np.array_equal(a, w.numpy()) for a, w in zip(g0, g_now))
@@ -90,7 +107,7 @@ def test_switches_off_give_the_baseline():
     assert gan.replay is None
     trainer = Trainer(gan)  # keep a reference: tf.function methods hold their instance weakly
     values = trainer.train_step(next(iter(tiny_batches(n=1))))
-    assert float(values["kl"]) == 0.0 and float(values["replayed"]) == 0.0
+    assert float(values["g_kl"]) == 0.0 and "replayed" not in values
 
 
 def test_generation_uses_the_mean_and_z():
@@ -143,7 +160,7 @@ def test_kill_and_resume_continues_exactly(tmp_path):
     # The next step of the resumed trainer is the step the original would have taken.
     expected = trainer.train_step(batch)
     got = resumed.train_step(batch)
-    for name in METRIC_NAMES:
+    for name in trainer.gan.metric_names:
         np.testing.assert_allclose(float(got[name]), float(expected[name]), rtol=1e-6, err_msg=name)
     _, out = _train(cfg, tmp_path)
     assert out["step"] == cfg.train.steps
@@ -174,7 +191,7 @@ def test_the_kl_term_trains_the_conditioner_in_the_g_step():
     after = {}
     for kl_weight in (0.0, 100.0):
         gan = fresh_gan(tiny_config(kl_weight=kl_weight, replay=False))
-        kl = gan.generator_step(text)[1]
+        kl = gan.generator_step(text)["g_kl"]
         assert (float(kl) > 0) == (kl_weight > 0)
         after[kl_weight] = gan.conditioner.trainable_variables[0].numpy()
     assert not np.allclose(after[0.0], after[100.0])
@@ -182,11 +199,11 @@ def test_the_kl_term_trains_the_conditioner_in_the_g_step():
 
 def test_the_gradient_penalty_is_minimised_by_the_d_step():
     cfg = tiny_config()
-    cfg.train.gp_weight = 100.0
+    cfg.objective.d["gradient_penalty"] = 100.0
     gan = fresh_gan(cfg)
     gan.d_optimizer.learning_rate.assign(1e-3)
     audio, text = next(iter(tiny_batches(n=1)))
-    gps = [float(gan.discriminator_step(audio, text)[1]) for _ in range(8)]
+    gps = [float(gan.discriminator_step(audio, text)["d_gradient_penalty"]) for _ in range(8)]
     assert gps[-1] < gps[0], gps
 
 
@@ -220,10 +237,16 @@ def test_non_finite_losses_stop_the_run_without_replacing_good_checkpoints(tmp_p
     assert (tmp_path / "nonfinite-3").is_dir()
 
 
-def test_compile_rejects_unknown_loss():
-    gan = CondGAN(tiny_config().model)
-    with pytest.raises(ValueError, match="loss='wgan' is unknown"):
-        gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), loss="wgan")
+def test_an_unknown_loss_or_critic_steps_are_refused():
+    cfg = tiny_config()
+    cfg.objective.adversarial = "wgan"
+    with pytest.raises(ConfigError, match="objective.adversarial='wgan' is unknown"):
+        cfg.validate()
+    cfg = tiny_config()
+    gan = CondGAN(cfg.model)
+    with pytest.raises(ValueError, match="n_critic must be >= 1, got 0"):
+        gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(),
+                    Objective(cfg.objective, cfg.model), n_critic=0)
 
 
 EXPORT_CHECK = textwrap.dedent("""
@@ -259,8 +282,6 @@ EXPORT_CHECK = textwrap.dedent("""
 
 
 def test_export_loads_without_condgan(tmp_path, text_encoder_dir):
-    from condgan.export import export_generator
-
     cfg = tiny_config(text_dim=512)
     gan = fresh_gan(cfg)
     out = export_generator(gan, text_encoder_dir, 8000, str(tmp_path / "export"), cfg.to_dict())
@@ -313,7 +334,9 @@ def _two_class_batch(batch=8, length=1024):
 def _caption_gap(mismatch_weight, steps=100):
     """Mean D(real, own caption) - mean D(real, other caption) after `steps` D updates."""
     cfg = tiny_config(phase_shuffle=0, text_dropout=0.0)
-    cfg.train.loss, cfg.train.mismatch_weight, cfg.train.d_learning_rate = "hinge", mismatch_weight, 2e-3
+    cfg.objective.adversarial, cfg.objective.d["gradient_penalty"] = "hinge", 0.0
+    cfg.objective.params["adversarial"] = {"mismatch_share": mismatch_weight}
+    cfg.train.d_learning_rate = 2e-3
     gan = fresh_gan(cfg)
     audio, text = _two_class_batch()
     step = tf.function(gan.discriminator_step)
@@ -322,7 +345,7 @@ def _caption_gap(mismatch_weight, steps=100):
     # The reported mismatch logit is D's mean score of the real clips under the rolled
     # captions, before the update (no dropout or phase shuffle here, so training=False agrees).
     before = gan.discriminator([audio, tf.roll(text, 1, axis=0)], training=False)
-    d_mismatch = step(audio, text)[4]
+    d_mismatch = step(audio, text)["d_mismatch"]
     expected = float(tf.reduce_mean(before)) if mismatch_weight > 0 else 0.0
     assert float(d_mismatch) == pytest.approx(expected, abs=1e-5)
     right = gan.discriminator([audio, text], training=False)
@@ -339,40 +362,39 @@ def test_mismatch_weight_teaches_d_to_check_the_caption():
 
 
 def test_mismatched_captions_rolls_the_batch():
-    from condgan.gan import mismatched_captions
-
     text = np.arange(12, dtype=np.float32).reshape(4, 3)
     np.testing.assert_array_equal(mismatched_captions(text).numpy(), text[[3, 0, 1, 2]])
-    with pytest.raises(ValueError, match=r"mismatch_weight must be in \[0, 1\)"):
-        fresh_gan(tiny_config()).compile(keras.optimizers.Adam(), keras.optimizers.Adam(),
-                                         mismatch_weight=1.0)
 
 
-def test_config_rejects_a_mismatch_weight_of_one_or_with_wgan_gp():
+def test_the_objective_refuses_a_mismatch_share_of_one_or_with_wgan_gp():
     cfg = tiny_config()
-    cfg.train.loss, cfg.train.mismatch_weight = "hinge", 1.0
-    with pytest.raises(ConfigError, match=r"train.mismatch_weight must be in \[0, 1\), got 1.0"):
-        cfg.validate()
-    cfg.train.loss, cfg.train.mismatch_weight = "wgan_gp", 0.5
-    with pytest.raises(ConfigError, match="train.mismatch_weight > 0 is not supported with the wgan_gp"):
-        cfg.validate()
-    with pytest.raises(ValueError, match="not supported with the wgan_gp loss"):
-        fresh_gan(tiny_config()).compile(keras.optimizers.Adam(), keras.optimizers.Adam(),
-                                         loss="wgan_gp", mismatch_weight=0.5)
+    cfg.objective.adversarial = "hinge"
+    cfg.objective.params["adversarial"] = {"mismatch_share": 1.0}
+    with pytest.raises(ConfigError, match=r"mismatch_share must be in \[0, 1\), got 1.0"):
+        Objective(cfg.objective, cfg.model)
+    cfg.objective.adversarial = "wgan_gp"
+    cfg.objective.params["adversarial"] = {"mismatch_share": 0.5}
+    with pytest.raises(ConfigError, match="mismatch_share > 0 is not supported with the wgan_gp"):
+        Objective(cfg.objective, cfg.model)
+
+
+def _hinge(cfg, d_contrastive, g_contrastive):
+    cfg.objective.adversarial, cfg.train.n_critic = "hinge", 1
+    cfg.objective.d.update(gradient_penalty=0.0, contrastive=d_contrastive)
+    cfg.objective.g["contrastive"] = g_contrastive
+    return cfg
 
 
 def test_contrastive_term_trains_the_heads_and_is_refused_without_them():
-    cfg = tiny_config()
-    with pytest.raises(ValueError, match="contrastive heads"):
-        fresh_gan(cfg).compile(keras.optimizers.Adam(), keras.optimizers.Adam(),
-                               loss="hinge", contrastive_weight=1.0)
+    cfg = _hinge(tiny_config(), 1.0, 1.0)
+    with pytest.raises(ConfigError, match="objective.d.contrastive reads the critic's contrastive"):
+        Objective(cfg.objective, cfg.model)
     cfg.model.contrastive_dim = 4
-    cfg.train.loss, cfg.train.n_critic = "hinge", 1
 
     def head_change(weight):
+        _hinge(cfg, weight, weight)
         gan = fresh_gan(cfg)
-        gan.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2), loss="hinge",
-                    n_critic=1, contrastive_weight=weight)
+        compile_gan(gan, cfg, keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2))
         audio, text = _two_class_batch()
         head = gan.discriminator.get_layer("audio_head").kernel
         before = head.numpy().copy()
@@ -383,24 +405,24 @@ def test_contrastive_term_trains_the_heads_and_is_refused_without_them():
     assert moved > 0
     assert float(values["d_contrastive"]) > 0 and float(values["g_contrastive"]) > 0
     still, values = head_change(0.0)
-    assert still == 0 and float(values["d_contrastive"]) == 0
+    assert still == 0 and "d_contrastive" not in values  # off: not computed
 
 
-def test_g_contrastive_scale_weights_only_the_generators_term():
+def test_the_g_contrastive_weight_weights_only_the_generators_term():
     cfg = tiny_config()
     cfg.model.contrastive_dim = 4
     audio, text = _two_class_batch()
 
-    def g_update(scale):
+    def g_update(weight):
+        _hinge(cfg, 1.0, weight)
         gan = fresh_gan(cfg)
-        gan.compile(keras.optimizers.SGD(1.0), keras.optimizers.SGD(0.0), loss="hinge",
-                    n_critic=1, contrastive_weight=1.0, g_contrastive_scale=scale)
+        compile_gan(gan, cfg, keras.optimizers.SGD(1.0), keras.optimizers.SGD(0.0))
         before = [v.numpy().copy() for v in gan.g_variables]
         values = gan.gan_step(audio, text)
         return [v.numpy() - b for v, b in zip(gan.g_variables, before)], values
 
-    # Same seeds: the G update with scale s is the hinge (+ KL) update plus s x the
-    # contrastive term's, so it is linear in s.
+    # Same seeds: the G update with weight w is the hinge (+ KL) update plus w x the
+    # contrastive term's, so it is linear in w.
     d0, _ = g_update(0.0)
     d1, v1 = g_update(1.0)
     d2, _ = g_update(2.0)
@@ -408,6 +430,3 @@ def test_g_contrastive_scale_weights_only_the_generators_term():
     assert any(not np.allclose(a, b) for a, b in zip(d0, d1))
     for a, b, c in zip(d0, d1, d2):
         np.testing.assert_allclose(c - b, b - a, rtol=1e-3, atol=1e-5)
-    with pytest.raises(ValueError, match="g_contrastive_scale"):
-        fresh_gan(cfg).compile(keras.optimizers.Adam(), keras.optimizers.Adam(), loss="hinge",
-                               contrastive_weight=1.0, g_contrastive_scale=-1.0)

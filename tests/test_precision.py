@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from _configs import base
 from condgan import precision
 from condgan.config import Config, ConfigError
 from condgan.training.trainer import Trainer, build_gan
@@ -12,21 +13,20 @@ from condgan.training.trainer import Trainer, build_gan
 BATCH, LENGTH, TEXT_DIM = 4, 1024, 16
 
 
-def tiny_config(base: str, mode: str) -> Config:
-    cfg = Config()
+def tiny_config(name: str, mode: str) -> Config:
+    cfg = base(name)
     m = cfg.model
     m.length, m.model_dim, m.text_dim, m.latent_dim, m.cond_dim = LENGTH, 4, TEXT_DIM, 8, 8
     m.replay_capacity, m.precision = 16, mode
     t = cfg.train
     t.batch_size = BATCH
-    if base == "spectral":
-        m.generator = m.discriminator = "spectral"
-        m.d_conditioning, m.spectral_norm, m.film, m.text_norm = "projection", True, True, "rms"
+    o = cfg.objective
+    if name == "spectral":
         m.contrastive_dim = 8
-        t.loss, t.n_critic, t.contrastive_weight = "hinge", 1, 1.0
-        t.mode_seeking_weight, t.mismatch_weight = 1.0, 0.5
+        o.g["mode_seeking"] = 1.0
+        o.params["adversarial"] = {"mismatch_share": 0.5}
     else:  # WaveGAN with WGAN-GP: the gradient penalty under the policy
-        t.loss, t.n_critic = "wgan_gp", 2
+        o.adversarial, o.d["gradient_penalty"], t.n_critic = "wgan_gp", 10.0, 2
     return cfg.validate()
 
 
@@ -46,7 +46,7 @@ def test_step_under_mixed_bfloat16(base):
     for name, value in values.items():
         assert value.dtype == tf.float32, name
         assert np.isfinite(value.numpy()), name
-    assert values["d_loss"].numpy() != 0.0
+    assert values["d_adversarial"].numpy() != 0.0
     # Variables stay float32 (the policy's variable dtype), matmuls run in bfloat16.
     floats = [v for v in gan.variables if v.dtype not in ("int32", "int64")]
     assert floats and all(v.dtype == "float32" for v in floats)

@@ -1,14 +1,18 @@
-"""Tests of the second base's switches (condgan.models, issue 8): spectral G and D,
+"""Tests of the second base's switches (condgan.nets, issue 8): spectral G and D,
 projection, spectral normalisation, FiLM, text RMS normalisation, contrastive heads."""
+
+import dataclasses
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from condgan import models
-from condgan.config import ConfigError, ModelConfig
-from condgan.film import FiLM
+from _configs import base
+from condgan.config import ConfigError
+from condgan.method import build_conditioner
+from condgan.nets import build_discriminator, build_generator
+from condgan.nets.film import FiLM
 
 BATCH = 4
 
@@ -18,7 +22,8 @@ def _cfg(**overrides):
                   text_dropout=0.0, stft_frame=128, stft_hop=32, generator="spectral",
                   discriminator="spectral", d_conditioning="projection")
     kwargs.update(overrides)
-    return ModelConfig(**kwargs)
+    # Every other switch off: the first base's values (experiments/configs/bases/wavegan.json).
+    return dataclasses.replace(base("wavegan").model, **kwargs)
 
 
 def _inputs(cfg, seed=0):
@@ -29,12 +34,11 @@ def _inputs(cfg, seed=0):
             tf.constant(rng.uniform(-1, 1, size=(BATCH, cfg.length, 1)), tf.float32))
 
 
-@pytest.mark.parametrize("generator", ["spectral", "spectral2d"])
 @pytest.mark.parametrize("length, frame, hop", [(1024, 128, 32), (4096, 256, 64), (256, 64, 16)])
-def test_spectral_generator_shape_and_range(generator, length, frame, hop):
-    cfg = _cfg(generator=generator, length=length, stft_frame=frame, stft_hop=hop)
+def test_spectral_generator_shape_and_range(length, frame, hop):
+    cfg = _cfg(generator="spectral", length=length, stft_frame=frame, stft_hop=hop)
     z, c, _, _ = _inputs(cfg)
-    audio = models.build_generator(cfg)([z, c]).numpy()
+    audio = build_generator(cfg)([z, c]).numpy()
     assert audio.shape == (BATCH, length, 1)
     assert np.all(np.abs(audio) <= 1.0) and np.std(audio) > 0
 
@@ -42,35 +46,6 @@ def test_spectral_generator_shape_and_range(generator, length, frame, hop):
 def test_spectral_generator_frames_must_fit_the_upsampling():
     with pytest.raises(ConfigError, match="multiple of 4"):
         _cfg(length=1024, stft_frame=384, stft_hop=128).validate()  # 8 + 3 frames
-    with pytest.raises(ConfigError, match="multiple of 4"):
-        _cfg(generator="spectral2d", length=1024, stft_frame=384, stft_hop=128).validate()
-    with pytest.raises(ConfigError, match="stft_frame / 2 must be a multiple of 16"):
-        _cfg(generator="spectral2d", length=1024, stft_frame=48, stft_hop=16).validate()
-
-
-def test_spectral2d_generator_draws_a_shifted_pattern_at_a_shifted_pitch():
-    # What the 2-D generator is for: the layers after its dense projection are
-    # convolutions over (time, frequency), so a pattern moved up by one coarse bin
-    # comes out moved up by 16 STFT bins (away from the edges), while the spectral
-    # generator's kernel-1 head has no such structure.
-    cfg = _cfg(generator="spectral2d", length=1024, stft_frame=256, stft_hop=64)
-    g = models.build_generator(cfg)
-    for layer in g.layers:  # random kernels and biases everywhere (the IF head starts at 0)
-        for w in layer.weights:
-            w.assign(tf.random.normal(w.shape, stddev=0.3, seed=len(w.name)))
-    body = keras.Model(g.get_layer("z_lrelu").output, g.get_layer("log_magnitude_frames").output)
-    quarter, coarse, width = body.input.shape[1:]  # frames / 4, bins / 16
-    assert coarse == 8
-    rng = np.random.default_rng(0)
-    pattern = rng.normal(size=(1, quarter, 3, width)).astype(np.float32)
-    x1 = np.zeros((1, quarter, coarse, width), np.float32)
-    x2 = np.zeros_like(x1)
-    x1[:, :, 2:5] = pattern
-    x2[:, :, 3:6] = pattern
-    y1, y2 = body(x1).numpy()[0], body(x2).numpy()[0]
-    assert y1.shape == (4 * quarter, 129)
-    np.testing.assert_allclose(y2[:, 24 + 16:88 + 16], y1[:, 24:88], rtol=1e-4, atol=1e-4)
-    assert not np.allclose(y2[:, 24:88], y1[:, 24:88], atol=1e-2)  # it did move
 
 
 @pytest.mark.parametrize("disc, cond", [("spectral", "projection"), ("wavegan", "projection"),
@@ -78,7 +53,7 @@ def test_spectral2d_generator_draws_a_shifted_pattern_at_a_shifted_pitch():
 def test_discriminator_reads_the_caption(disc, cond):
     cfg = _cfg(discriminator=disc, d_conditioning=cond)
     _, _, text, audio = _inputs(cfg)
-    d = models.build_discriminator(cfg, seed=0)
+    d = build_discriminator(cfg, seed=0)
     score = d([audio, text]).numpy()
     assert score.shape == (BATCH, 1)
     other = d([audio, tf.reverse(text, [0])]).numpy()
@@ -87,13 +62,13 @@ def test_discriminator_reads_the_caption(disc, cond):
 
 def test_spectral_discriminator_refuses_concat():
     with pytest.raises(ConfigError, match="projection"):
-        models.build_discriminator(_cfg(d_conditioning="concat"))
+        _cfg(d_conditioning="concat").validate()
 
 
 def test_contrastive_heads():
     cfg = _cfg(contrastive_dim=6)
     _, _, text, audio = _inputs(cfg)
-    score, a, u = models.build_discriminator(cfg)([audio, text])
+    score, a, u = build_discriminator(cfg)([audio, text])
     assert score.shape == (BATCH, 1) and a.shape == (BATCH, 6) and u.shape == (BATCH, 6)
 
 
@@ -101,7 +76,7 @@ def test_contrastive_heads():
 def test_spectral_norm_bounds_every_wrapped_kernel(disc):
     cfg = _cfg(discriminator=disc, spectral_norm=True)
     _, _, text, audio = _inputs(cfg)
-    d = models.build_discriminator(cfg, seed=0)
+    d = build_discriminator(cfg, seed=0)
     wrapped = [layer for layer in d.layers if isinstance(layer, keras.layers.SpectralNormalization)]
     assert len(wrapped) >= 5
     opt = keras.optimizers.Adam(1e-2)
@@ -115,7 +90,7 @@ def test_spectral_norm_bounds_every_wrapped_kernel(disc):
         top = np.linalg.svd(kernel, compute_uv=False)[0]
         assert top == pytest.approx(1.0, abs=0.05), layer.name
     # Without the switch the same kernels are not normalised.
-    plain = models.build_discriminator(_cfg(discriminator=disc), seed=0)
+    plain = build_discriminator(_cfg(discriminator=disc), seed=0)
     tops = [np.linalg.svd(layer.kernel.numpy().reshape(-1, layer.kernel.shape[-1]),
                           compute_uv=False)[0]
             for layer in plain.layers if hasattr(layer, "kernel") and "conv" in layer.name]
@@ -137,19 +112,19 @@ def test_film_starts_as_identity_and_then_depends_on_c():
     np.testing.assert_allclose(y1, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("generator", ["spectral", "spectral2d", "wavegan"])
+@pytest.mark.parametrize("generator", ["spectral", "wavegan"])
 def test_film_generator_has_film_layers(generator):
     cfg = _cfg(generator=generator, film=True)
-    g = models.build_generator(cfg)
+    g = build_generator(cfg)
     assert any(isinstance(layer, FiLM) for layer in g.layers)
-    assert not any(isinstance(layer, FiLM) for layer in models.build_generator(
+    assert not any(isinstance(layer, FiLM) for layer in build_generator(
         _cfg(generator=generator)).layers)
 
 
-@pytest.mark.parametrize("generator", ["spectral", "spectral2d", "wavegan"])
+@pytest.mark.parametrize("generator", ["spectral", "wavegan"])
 def test_film_input_zc_lets_z_modulate_every_layer(generator):
     cfg = _cfg(generator=generator, film=True, film_input="zc")
-    g = models.build_generator(cfg)
+    g = build_generator(cfg)
     films = [layer for layer in g.layers if isinstance(layer, FiLM)]
     assert films and all(f.dense.kernel.shape[0] == cfg.latent_dim + cfg.cond_dim for f in films)
     # With the first layer's weights for z zeroed, z reaches the output only through FiLM.
@@ -159,7 +134,7 @@ def test_film_input_zc_lets_z_modulate_every_layer(generator):
         f.dense.kernel.assign(tf.random.normal(f.dense.kernel.shape, stddev=0.3, seed=1))
     z, c, _, _ = _inputs(cfg)
     assert not np.allclose(g([z, c]).numpy(), g([-z, c]).numpy())
-    plain = models.build_generator(_cfg(generator=generator, film=True))
+    plain = build_generator(_cfg(generator=generator, film=True))
     assert all(layer.dense.kernel.shape[0] == cfg.cond_dim
                for layer in plain.layers if isinstance(layer, FiLM))
     kernel = plain.get_layer("z_project").kernel
@@ -174,10 +149,10 @@ def test_film_input_zc_needs_film():
 
 def test_text_rms_norm_makes_the_conditioner_scale_invariant():
     cfg = _cfg(text_norm="rms", cond_augment=False)
-    cond = models.build_conditioner(cfg, seed=0)
+    cond = build_conditioner(cfg, seed=0)
     _, _, text, _ = _inputs(cfg)
     np.testing.assert_allclose(cond(text).numpy(), cond(3.0 * text).numpy(), rtol=1e-4, atol=1e-5)
-    plain = models.build_conditioner(_cfg(cond_augment=False), seed=0)
+    plain = build_conditioner(_cfg(cond_augment=False), seed=0)
     assert not np.allclose(plain(text).numpy(), plain(3.0 * text).numpy())
 
 

@@ -1,10 +1,10 @@
-"""Tests for condgan.spectral against numpy FFTs."""
+"""Tests for condgan.nets.spectral against numpy FFTs."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from condgan import spectral
+from condgan.nets import spectral
 
 
 def _hann(n):

@@ -1,23 +1,33 @@
-"""Tests for condgan.models: shapes, conditioning, gradients, serialization, WaveGAN sizes."""
+"""Tests of the WaveGAN base (condgan.nets.wavegan, condgan.nets.discriminator) and the conditioner:
+shapes, conditioning, gradients, serialization, WaveGAN sizes."""
+
+import dataclasses
 
 import keras
 import numpy as np
 import tensorflow as tf
+from _configs import base
 from absl.testing import parameterized
 
-from condgan import models
-from condgan.cond_augment import CondAugment
-from condgan.config import SUPPORTED_LENGTHS, ConfigError, ModelConfig
-from condgan.layers import PhaseShuffle, TextProjection
+from condgan.config import SUPPORTED_LENGTHS, ConfigError
+from condgan.method import CondAugment, TextProjection, build_conditioner
+from condgan.nets import build_discriminator, build_generator, wavegan
+from condgan.nets.phase_shuffle import PhaseShuffle
 
 BATCH = 3
+
+
+# The first base (experiments/configs/bases/wavegan.json) at WaveGAN's published size.
+WAVEGAN = dataclasses.replace(base("wavegan").model, model_dim=64, length=16384)
 
 
 def _tiny(**overrides):
     kwargs = dict(length=1024, text_dim=16, latent_dim=8, model_dim=4, cond_dim=8,
                   text_dropout=0.0, phase_shuffle=2)
     kwargs.update(overrides)
-    return ModelConfig(**kwargs)
+    cfg = dataclasses.replace(WAVEGAN, **kwargs)
+    cfg.validate()
+    return cfg
 
 
 def _inputs(cfg, seed=0):
@@ -39,16 +49,16 @@ class LayerStridesTest(tf.test.TestCase):
 
     def test_reach_every_supported_length_from_16_steps(self):
         for length in SUPPORTED_LENGTHS:
-            self.assertEqual(16 * np.prod(models.layer_strides(length)), length)
-        self.assertEqual(models.layer_strides(16384), (4,) * 5)
-        self.assertEqual(models.layer_strides(32768), (4,) * 5 + (2,))
-        self.assertEqual(models.layer_strides(8192), (4,) * 4 + (2,))
-        self.assertEqual(models.layer_strides(512), (4, 4, 2))
-        self.assertEqual(models.layer_strides(65536), (4,) * 6)
+            self.assertEqual(16 * np.prod(wavegan.layer_strides(length)), length)
+        self.assertEqual(wavegan.layer_strides(16384), (4,) * 5)
+        self.assertEqual(wavegan.layer_strides(32768), (4,) * 5 + (2,))
+        self.assertEqual(wavegan.layer_strides(8192), (4,) * 4 + (2,))
+        self.assertEqual(wavegan.layer_strides(512), (4, 4, 2))
+        self.assertEqual(wavegan.layer_strides(65536), (4,) * 6)
 
     def test_unsupported_length(self):
         with self.assertRaisesRegex(ValueError, "length=1000"):
-            models.layer_strides(1000)
+            wavegan.layer_strides(1000)
 
 
 class ShapesTest(tf.test.TestCase, parameterized.TestCase):
@@ -59,8 +69,8 @@ class ShapesTest(tf.test.TestCase, parameterized.TestCase):
     def test_generator_and_discriminator_shapes(self, length, model_dim):
         cfg = _tiny(length=length, model_dim=model_dim)
         z, c, text, audio = _inputs(cfg)
-        g = models.build_generator(cfg)
-        d = models.build_discriminator(cfg)
+        g = build_generator(cfg)
+        d = build_discriminator(cfg)
         self.assertEqual(g.name, "generator")
         self.assertEqual(d.name, "discriminator")
         fake = g([z, c], training=True)
@@ -71,7 +81,7 @@ class ShapesTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllInRange(fake, -1.0, 1.0)
         self.assertGreater(np.std(fake.numpy()), 0.0)
         # The hidden layer next to the audio has model_dim channels at every length.
-        self.assertEqual(g.get_layer(f"upconv_{len(models.layer_strides(length)) - 2}")
+        self.assertEqual(g.get_layer(f"upconv_{len(wavegan.layer_strides(length)) - 2}")
                          .output.shape[-1], model_dim)
         self.assertEqual(d.get_layer("downconv_0").output.shape[-1], model_dim)
 
@@ -79,49 +89,48 @@ class ShapesTest(tf.test.TestCase, parameterized.TestCase):
         for cond_augment in (True, False):
             cfg = _tiny(cond_augment=cond_augment)
             _, _, text, _ = _inputs(cfg)
-            cond = models.build_conditioner(cfg)
+            cond = build_conditioner(cfg)
             self.assertEqual(cond.name, "conditioner")
             self.assertEqual(cond(text).shape, (BATCH, cfg.cond_dim))
 
     def test_invalid_config(self):
-        for build in (models.build_generator, models.build_discriminator, models.build_conditioner):
-            with self.assertRaisesRegex(ConfigError, "model.length=1000"):
-                build(_tiny(length=1000))
+        with self.assertRaisesRegex(ConfigError, "model.length=1000"):
+            _tiny(length=1000)
 
 
 class WaveGANSizeTest(tf.test.TestCase):
-    """The default config is WaveGAN (d=64, 16384) plus exactly the conditioning weights."""
+    """The first base at d=64, 16384 is WaveGAN plus exactly the conditioning weights."""
 
     def test_generator_params(self):
-        cfg = ModelConfig()
+        cfg = WAVEGAN
         d, k = cfg.model_dim, cfg.kernel_len
         wavegan = (cfg.latent_dim * 16 * 16 * d + 16 * 16 * d
                    + _conv_params(k, [16 * d, 8 * d, 4 * d, 2 * d, d, 1]))
         self.assertAlmostEqual(wavegan / 1e6, 19.1, delta=0.1)  # WaveGAN's published size.
-        self.assertEqual(models.build_generator(cfg).count_params(),
+        self.assertEqual(build_generator(cfg).count_params(),
                          wavegan + cfg.cond_dim * 16 * 16 * d)
 
     def test_discriminator_params(self):
-        cfg = ModelConfig()
+        cfg = WAVEGAN
         d, k = cfg.model_dim, cfg.kernel_len
         wavegan = _conv_params(k, [1, d, 2 * d, 4 * d, 8 * d, 16 * d]) + 16 * 16 * d + 1
         self.assertAlmostEqual(wavegan / 1e6, 17.4, delta=0.1)
         conditioning = (cfg.text_dim * cfg.cond_dim + cfg.cond_dim
                         + _conv_params(1, [16 * d + cfg.cond_dim, 16 * d]))
-        self.assertEqual(models.build_discriminator(cfg).count_params(), wavegan + conditioning)
+        self.assertEqual(build_discriminator(cfg).count_params(), wavegan + conditioning)
 
     def test_phase_shuffle_placement(self):
         # WaveGAN shuffles after its first four down-convolutions (v2 lengths included).
         for length, expected in ((256, 1), (4096, 3), (16384, 4), (65536, 4)):
-            d = models.build_discriminator(_tiny(length=length, model_dim=2))
+            d = build_discriminator(_tiny(length=length, model_dim=2))
             shuffles = [layer for layer in d.layers if isinstance(layer, PhaseShuffle)]
             self.assertLen(shuffles, expected, msg=f"length {length}")
-        d = models.build_discriminator(_tiny(phase_shuffle=0))
+        d = build_discriminator(_tiny(phase_shuffle=0))
         self.assertFalse(any(isinstance(layer, PhaseShuffle) for layer in d.layers))
 
     def test_no_batch_norm(self):
         cfg = _tiny()
-        for model in (models.build_generator(cfg), models.build_discriminator(cfg)):
+        for model in (build_generator(cfg), build_discriminator(cfg)):
             self.assertFalse(any("normalization" in type(layer).__name__.lower() for layer in model.layers))
 
 
@@ -129,7 +138,7 @@ class ConditioningTest(tf.test.TestCase):
 
     def test_discriminator_depends_on_text_and_audio(self):
         cfg = _tiny(text_dropout=0.5)
-        d = models.build_discriminator(cfg, seed=0)
+        d = build_discriminator(cfg, seed=0)
         _, _, text, audio = _inputs(cfg, seed=0)
         _, _, other_text, other_audio = _inputs(cfg, seed=1)
         score = d([audio, text], training=False).numpy()
@@ -142,7 +151,7 @@ class ConditioningTest(tf.test.TestCase):
 
     def test_generator_depends_on_z_and_c(self):
         cfg = _tiny()
-        g = models.build_generator(cfg)
+        g = build_generator(cfg)
         z, c, _, _ = _inputs(cfg, seed=0)
         z2, c2, _, _ = _inputs(cfg, seed=1)
         base = g([z, c]).numpy()
@@ -152,7 +161,7 @@ class ConditioningTest(tf.test.TestCase):
 
     def test_conditioner_with_cond_augment(self):
         cfg = _tiny(cond_augment=True, text_dropout=0.0, kl_weight=2.0)
-        cond = models.build_conditioner(cfg, seed=0)
+        cond = build_conditioner(cfg, seed=0)
         _, _, text, _ = _inputs(cfg)
         layer = cond.get_layer("cond_augment")
         self.assertIsInstance(layer, CondAugment)
@@ -167,22 +176,22 @@ class ConditioningTest(tf.test.TestCase):
 
     def test_conditioner_without_cond_augment(self):
         cfg = _tiny(cond_augment=False, text_dropout=0.5)
-        cond = models.build_conditioner(cfg, seed=0)
+        cond = build_conditioner(cfg, seed=0)
         _, _, text, _ = _inputs(cfg)
         self.assertIsInstance(cond.get_layer("text_projection"), TextProjection)
         inference = cond(text, training=False)
         self.assertAllEqual(cond(text, training=False), inference)
         self.assertNotAllClose(cond(text, training=True), inference)  # dropout
         self.assertEmpty(cond.losses)
-        cond_no_dropout = models.build_conditioner(_tiny(cond_augment=False), seed=0)
+        cond_no_dropout = build_conditioner(_tiny(cond_augment=False), seed=0)
         self.assertAllClose(cond_no_dropout(text, training=True), cond_no_dropout(text))
 
 
     def test_seeded_discriminator_is_reproducible_in_training(self):
         cfg = _tiny(text_dropout=0.5)
         _, _, text, audio = _inputs(cfg)
-        a = models.build_discriminator(cfg, seed=3)
-        b = models.build_discriminator(cfg, seed=3)
+        a = build_discriminator(cfg, seed=3)
+        b = build_discriminator(cfg, seed=3)
         b.set_weights(a.get_weights())
         self.assertAllEqual(a([audio, text], training=True), b([audio, text], training=True))
         seeds = [layer.seed for layer in a.layers if isinstance(layer, (PhaseShuffle, TextProjection))]
@@ -192,9 +201,9 @@ class GradientTest(tf.test.TestCase):
 
     def test_gradients_reach_every_trainable_weight(self):
         cfg = _tiny(cond_augment=True, text_dropout=0.25)
-        cond = models.build_conditioner(cfg, seed=0)
-        g = models.build_generator(cfg)
-        d = models.build_discriminator(cfg, seed=0)
+        cond = build_conditioner(cfg, seed=0)
+        g = build_generator(cfg)
+        d = build_discriminator(cfg, seed=0)
         z, _, text, audio = _inputs(cfg)
         weights = cond.trainable_weights + g.trainable_weights + d.trainable_weights
         with tf.GradientTape() as tape:
@@ -216,7 +225,7 @@ class GradientTest(tf.test.TestCase):
         # the text branch only switch activation patterns), so those kernels must get a
         # nonzero second-order gradient through every phase shuffle.
         cfg = _tiny(text_dropout=0.25)
-        d = models.build_discriminator(cfg, seed=0)
+        d = build_discriminator(cfg, seed=0)
         _, _, text, audio = _inputs(cfg)
         with tf.GradientTape() as outer:
             with tf.GradientTape() as inner:
@@ -226,7 +235,7 @@ class GradientTest(tf.test.TestCase):
             penalty = tf.reduce_mean(tf.square(tf.norm(grad, axis=1) - 1.0))
         grads = dict(zip((w.path for w in d.trainable_weights),
                          outer.gradient(penalty, d.trainable_weights)))
-        audio_path = [f"downconv_{i}/kernel" for i in range(len(models.layer_strides(cfg.length)))]
+        audio_path = [f"downconv_{i}/kernel" for i in range(len(wavegan.layer_strides(cfg.length)))]
         audio_path += ["cond_conv/kernel", "output/kernel"]
         for path in audio_path:
             self.assertIsNotNone(grads[path], msg=path)
@@ -238,8 +247,8 @@ class GradientTest(tf.test.TestCase):
 class SerializationTest(tf.test.TestCase):
 
     def _models(self, cfg):
-        return (models.build_conditioner(cfg, seed=1), models.build_generator(cfg),
-                models.build_discriminator(cfg, seed=1))
+        return (build_conditioner(cfg, seed=1), build_generator(cfg),
+                build_discriminator(cfg, seed=1))
 
     def test_json_round_trip(self):
         for cond_augment in (True, False):

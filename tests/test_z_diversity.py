@@ -1,12 +1,14 @@
-"""The capped spectral z-diversity term (condgan.z_diversity) and its switch in the G step."""
+"""The capped spectral z-diversity term (condgan.objective.z_diversity) and its switch in the G step."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from condgan import spectral, z_diversity
-from condgan.config import Config, ConfigError
+from _configs import base
+from condgan.config import ConfigError
+from condgan.nets import spectral
+from condgan.objective import Objective, z_diversity
 from condgan.training.trainer import build_gan
 
 TEXT_DIM = 6
@@ -60,12 +62,13 @@ def test_bad_arguments_are_refused(pair):
 
 
 def _tiny(weight):
-    cfg = Config()
+    cfg = base("wavegan")
     m = cfg.model
     m.length, m.model_dim, m.text_dim, m.cond_dim, m.latent_dim = 1024, 4, TEXT_DIM, 8, 8
     m.replay_capacity, m.replay_prob = 16, 1.0
     t = cfg.train
-    t.loss, t.n_critic, t.batch_size, t.z_diversity_weight = "hinge", 1, 4, weight
+    t.n_critic, t.batch_size = 1, 4
+    cfg.objective.g["z_diversity"] = weight
     return cfg.validate()
 
 
@@ -85,16 +88,19 @@ def test_switch_adds_the_term_to_the_generator_step_only_when_on():
     tf.config.experimental.enable_op_determinism()
     d0, v0 = _g_update(0.0)
     d1, v1 = _g_update(1.0)
-    assert float(v0["z_spread"]) == 0.0           # off: not computed
+    assert "z_spread" not in v0 and "g_z_diversity" not in v0   # off: not computed
     assert float(v1["z_spread"]) > 0.0            # two z, one c: the clips differ
+    # The term is the capped reward of the reported distance (cap 1 by default).
+    assert float(v1["g_z_diversity"]) == pytest.approx(-min(float(v1["z_spread"]), 1.0))
     assert any(not np.allclose(a, b) for a, b in zip(d0, d1))
 
 
 def test_config_refuses_bad_values():
     cfg = _tiny(0.0)
-    cfg.train.z_diversity_weight = -1.0
-    with pytest.raises(ConfigError, match="z_diversity_weight"):
+    cfg.objective.g["z_diversity"] = -1.0
+    with pytest.raises(ConfigError, match="objective.g.z_diversity must be a finite weight >= 0"):
         cfg.validate()
-    cfg.train.z_diversity_weight, cfg.train.z_diversity_cap = 1.0, 0.0
-    with pytest.raises(ConfigError, match="z_diversity_cap"):
-        cfg.validate()
+    cfg.objective.g["z_diversity"] = 1.0
+    cfg.objective.params["z_diversity"] = {"cap": 0.0}
+    with pytest.raises(ConfigError, match="z_diversity.cap must be > 0"):
+        Objective(cfg.objective, cfg.model)
