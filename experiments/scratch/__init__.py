@@ -1,0 +1,1 @@
+"""Probes and timings that reproduce numbers the docs quote (README.md here lists them)."""
