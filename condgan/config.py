@@ -161,6 +161,9 @@ class ModelConfig:
             raise ConfigError(f"model.kl_weight must be >= 0, got {self.kl_weight}")
         if not 0.0 <= self.text_dropout < 1.0:
             raise ConfigError(f"model.text_dropout must be in [0, 1), got {self.text_dropout}")
+        if self.generator == "spectral2d":
+            raise ConfigError("model.generator='spectral2d' was measured and retired "
+                              f"(docs/retired.md); its code is at the git tag {RETIRED_TAG}")
         for name, allowed in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS),
                               ("d_conditioning", D_CONDITIONINGS), ("text_norm", TEXT_NORMS),
                               ("replay_memory", REPLAY_MEMORIES), ("precision", PRECISIONS),
@@ -483,6 +486,10 @@ def _section(cls, values: Any, name: str):
         raise ConfigError(f"config section {name!r} must be an object, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(fields)
+    for key in sorted(unknown):
+        if (name, key) in _RETIRED:
+            raise ConfigError(f"{name}.{key} was measured and retired (docs/retired.md); its code "
+                              f"is at the git tag {RETIRED_TAG}")
     if unknown:
         raise ConfigError(f"unknown field(s) in {name}: {sorted(unknown)}; known: {sorted(fields)}")
     kwargs = {}

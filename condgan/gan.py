@@ -180,8 +180,15 @@ class CondGAN(keras.Model):
 
     def call(self, inputs, training=False):
         z, text_embedding = inputs
-        c = self.eval_conditioner(text_embedding, training=False)
-        return self.eval_generator([z, c], training=False)
+
+        def audio():
+            c = self.eval_conditioner(text_embedding, training=False)
+            return self.eval_generator([z, c], training=False)
+
+        # No captions, no clips: the spectral generator's convolutions fail on an empty batch
+        # (TF 2.17 CPU kernels), so an empty request never reaches them.
+        empty = tf.zeros([0, self.model_config.length, 1], tf.float32)
+        return tf.cond(tf.shape(z)[0] > 0, audio, lambda: empty)
 
     def generate(self, text_embedding, z=None, seed=None):
         """Audio for caption embeddings at inference (c = mean of CondAugment; the

@@ -145,3 +145,11 @@ def test_old_loss_keys_beside_an_objective_section_are_refused():
 def test_a_file_may_describe_itself(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps({"description": "a note", "model": {"cond_dim": 64}}))
     assert Config.load(tmp_path / "r.json").model.cond_dim == 64
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("model", "partials", 8), ("model", "pitch_warp", 2.0), ("model", "output_squash", "soft_clip"),
+    ("train", "contrastive_fake_negatives", True), ("model", "generator", "spectral2d")])
+def test_a_retired_switch_in_todays_layout_is_refused_with_a_pointer(section, key, value):
+    with pytest.raises(ConfigError, match=rf"{section}.{key}.* retired .*docs/retired.md"):
+        Config.from_dict({section: {key: value}})

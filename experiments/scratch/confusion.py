@@ -9,7 +9,7 @@ ablation's protocol (960 clips, 8 z per caption, 2 captions per class, seed 1000
 
 docs/second-base.md, fourth search, quotes it on D-seed0-zc_g05_zd2 (rising-whistle
 captions heard as beeps 0.69 and chirps 0.17, falling ones as beeps 0.45 and chirps
-0.44, sirens as laser zaps 0.56), and with <step> 2000 and --num_clips=480 on
+0.44, sirens as laser zaps 0.56), and with <step> 2000 (the default 960 clips) on
 A-seed0-zc_g05_zd2 and D-seed0-zc_g05_zd2. It needs those trained run directories
 (work_data/runs/synth-spectral/<name>), which are not committed. Its numbers on the
 partials run (fifth search) come from a retired switch that main refuses: they are
