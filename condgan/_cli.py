@@ -39,6 +39,8 @@ import os
 import sys
 from typing import Callable, Sequence
 
+from absl import app, flags, logging
+
 ENV_VAR = "TF_CPP_MIN_LOG_LEVEL"
 # TF_CPP_MIN_LOG_LEVEL when --verbosity is not given: no C++ log line at all.
 QUIET_TF_CPP_LEVEL = "3"
@@ -115,8 +117,6 @@ def quiet_python_logs() -> None:
     when a checkpoint is read partly). Call after absl has parsed the flags
     (inside `main`); `run` does.
     """
-    from absl import flags, logging
-
     if flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].present:
         return
     logging.set_verbosity(logging.WARNING)
@@ -133,8 +133,6 @@ def run(main: Callable[[list[str]], object], define_flags: Callable[[], None],
       module_name: `__name__` of the module whose `define_flags` defines the flags.
       doc: the tool's usage text (its module docstring).
     """
-    from absl import app, flags
-
     define_flags()
     sys.modules["__main__"].__doc__ = doc
     for flag in flags.FLAGS.get_flags_for_module(module_name):

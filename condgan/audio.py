@@ -305,10 +305,8 @@ _TFIO_LOCK = threading.Lock()
 
 
 def _open_tfio(path: str, kind: str) -> _Source:
-    # Imported here so WAV-only users (and `import condgan`) do not load the
-    # tensorflow-io ops library.
-    import tensorflow as tf
-    import tensorflow_io as tfio
+    import tensorflow as tf  # noqa: PLC0415 - WAV needs no TensorFlow: its reader is numpy
+    import tensorflow_io as tfio  # noqa: PLC0415 - its ops library loads only for non-WAV files
 
     def opened():
         try:

@@ -25,6 +25,7 @@ import os
 import tensorflow as tf
 
 from condgan import fileio
+from condgan.text import load_encoder_module
 
 EXPORT_INFO = "condgan_export.json"
 
@@ -102,8 +103,6 @@ def load_encoder_fn(handle: str):
     Raises:
       FileNotFoundError, ValueError: see `condgan.text.load_encoder_module`.
     """
-    from condgan.text import load_encoder_module
-
     loaded = load_encoder_module(handle)
     if callable(loaded):
         return loaded

@@ -10,14 +10,13 @@
 - "auto": "mixed_bfloat16" where the hardware runs bfloat16 matmuls natively
   (`bfloat16_supported`), else "float32".
 
-What stays float32 whatever the setting (`condgan.models` pins it with
-`dtype="float32"` on those layers): the conditioner (CondAugment: its KL term,
+What stays float32 whatever the setting (`condgan.nets` and `condgan.method` pin
+it with `dtype="float32"` on those layers): the conditioner (CondAugment: its KL term,
 its sample c), the replay buffer, the STFT and inverse STFT of the spectral
 layers (`tf.signal` FFTs take complex64/complex128 only), the generator's last
 layer (so G's audio is float32) and the discriminator's output layers (score,
 projection, contrastive heads). The losses, the gradient penalty and the
-contrastive logits cast their inputs to float32 (`condgan.losses`,
-`condgan.contrastive`).
+contrastive logits cast their inputs to float32 (`condgan.objective`).
 """
 
 from __future__ import annotations
@@ -25,6 +24,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+
+import keras
+import tensorflow as tf
 
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 # /proc/cpuinfo flags of CPUs with native bfloat16 dot products (Intel AMX, AVX512-BF16 on
@@ -54,8 +56,6 @@ def bfloat16_supported() -> bool:
     forced = os.environ.get("CONDGAN_BF16")
     if forced in ("0", "1"):
         return forced == "1"
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
         if capability and tuple(capability) >= (8, 0):
@@ -92,8 +92,6 @@ def policy_scope(precision: str):
     Yields:
       The resolved policy name.
     """
-    import keras  # pylint: disable=g-import-not-at-top
-
     name = resolve(precision)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)

@@ -13,11 +13,9 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+import keras
 import numpy as np
-
-# TensorFlow and Keras are imported inside the draw functions: condgan.training.run
-# imports this module and must not import TensorFlow (condgan-train installs its
-# signal handlers first).
+import tensorflow as tf
 
 
 def check_seed(owner: str, seed) -> None:
@@ -77,8 +75,6 @@ def global_batch_streams() -> Iterator[None]:
 
 def replica_context():
     """The current replica context if more than one replica is in sync, else None."""
-    import tensorflow as tf
-
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return None
@@ -87,8 +83,6 @@ def replica_context():
 
 def _seed_tensor(seed_generator):
     """The generator's next seed as Keras' TensorFlow backend casts it: int32[2]."""
-    import tensorflow as tf
-
     seed = seed_generator.next()
     if seed.dtype == tf.int32:
         return seed
@@ -96,8 +90,6 @@ def _seed_tensor(seed_generator):
 
 
 def _draw(keras_fn, tf_fn, shape, seed_generator, per_row: bool, shared: bool):
-    import tensorflow as tf
-
     ctx = replica_context()
     if ctx is None or shared:
         return keras_fn(shape, seed_generator)
@@ -127,9 +119,6 @@ def normal(shape, seed_generator, dtype="float32", per_row: bool = True, shared:
     Returns:
       Tensor of `shape`; different on each replica unless `shared`.
     """
-    import keras
-    import tensorflow as tf
-
     return _draw(lambda s, g: keras.random.normal(s, dtype=dtype, seed=g),
                  lambda s, seed: tf.random.stateless_normal(s, seed=seed, dtype=dtype),
                  shape, seed_generator, per_row, shared)
@@ -138,9 +127,6 @@ def normal(shape, seed_generator, dtype="float32", per_row: bool = True, shared:
 def truncated_normal(shape, seed_generator, dtype="float32", per_row: bool = True,
                      shared: bool = False):
     """Standard normal truncated to [-2, 2], per replica (as `normal`)."""
-    import keras
-    import tensorflow as tf
-
     return _draw(lambda s, g: keras.random.truncated_normal(s, dtype=dtype, seed=g),
                  lambda s, seed: tf.random.stateless_truncated_normal(s, seed=seed, dtype=dtype),
                  shape, seed_generator, per_row, shared)
@@ -148,9 +134,6 @@ def truncated_normal(shape, seed_generator, dtype="float32", per_row: bool = Tru
 
 def uniform(shape, seed_generator, dtype="float32", per_row: bool = True, shared: bool = False):
     """Uniform in [0, 1), per replica (as `normal`)."""
-    import keras
-    import tensorflow as tf
-
     return _draw(lambda s, g: keras.random.uniform(s, dtype=dtype, seed=g),
                  lambda s, seed: tf.random.stateless_uniform(
                      s, seed=seed, minval=tf.cast(0.0, dtype), maxval=tf.cast(1.0, dtype),
@@ -161,9 +144,6 @@ def uniform(shape, seed_generator, dtype="float32", per_row: bool = True, shared
 def randint(shape, minval: int, maxval: int, seed_generator, per_row: bool = True,
             shared: bool = False):
     """int32 uniform in [minval, maxval), per replica (as `normal`)."""
-    import keras
-    import tensorflow as tf
-
     return _draw(lambda s, g: keras.random.randint(s, minval, maxval, dtype="int32", seed=g),
                  lambda s, seed: tf.random.stateless_uniform(
                      s, seed=seed, minval=minval, maxval=maxval, dtype=tf.int32),
@@ -184,9 +164,6 @@ def dropout(x, rate: float, seed_generator):
     Returns:
       Tensor like `x`: kept units scaled by 1 / (1 - rate), dropped ones 0.
     """
-    import keras
-    import tensorflow as tf
-
     if rate == 0:
         return x
     ctx = replica_context()

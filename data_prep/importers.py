@@ -32,6 +32,7 @@ import numpy as np
 
 from condgan import audio as audio_lib
 from condgan import records
+from condgan.data_prep import synth_sfx
 
 SOURCES = ("synth", "fsdd", "folder", "manifest")
 TRAIN, TEST = "train", "test"
@@ -170,8 +171,6 @@ def import_synth(num_examples: int, sample_rate: int, length: int, seed: int,
     Clip i is in the test split when floor((i + 1) * f) > floor(i * f) for
     f = test_fraction: spread evenly, every 10th clip at f = 0.1.
     """
-    from condgan.data_prep import synth_sfx
-
     clips = synth_sfx.generate(num_examples, sample_rate=sample_rate, length=length, seed=seed)
     classes = list(synth_sfx.CLASSES)
 

@@ -43,7 +43,6 @@ from condgan import _cli as cli
 from condgan import audio as audio_lib
 from condgan import fileio, records
 from condgan.config import SUPPORTED_LENGTHS
-
 from condgan.data_prep import importers
 from condgan.data_prep.importers import Entry, Problem, SourceError
 

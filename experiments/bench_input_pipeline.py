@@ -28,7 +28,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from condgan import data
-from condgan.benchmarks import time_dataset, write_synthetic_dataset
+from condgan.training.benchmarks import time_dataset, write_synthetic_dataset
 
 _DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "results" / "bench" / "input_pipeline.json"
 

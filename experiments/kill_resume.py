@@ -27,7 +27,7 @@ checkpoint write, and any fallback message.
   python -m experiments.kill_resume [--kills=20] [--out=experiments/results/robustness]
 
 Writes kill_resume.json and kill_resume.md into --out. Run it niced: it starts
-kills + 2 TensorFlow processes (about 10 s each on an idle 2-core machine).
+kills + 2 TensorFlow processes besides its own (about 10 s each on an idle 2-core machine).
 """
 
 from __future__ import annotations
@@ -39,22 +39,36 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from condgan import fileio
+from condgan.config import Config
+from condgan.training import loop
+from condgan.training.trainer import Trainer, build_gan
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_OUT = os.path.join(HERE, "results", "robustness")
 FINAL_STATE = "final_state.npz"
 KINDS = ("startup", "random", "write")
+# The first base (WaveGAN) with WGAN-GP, the setting these runs were first made with.
+WAVEGAN_BASE = os.path.join(HERE, "configs", "bases", "wavegan.json")
 
 
 # --- the child: a deterministic tiny run ----------------------------------------------
 
-def tiny_config(steps: int):
-    from condgan.config import Config
-
-    cfg = Config()
+def tiny_config(steps: int) -> Config:
+    """A tiny WaveGAN run (1,024 samples, width 4, batch 4, WGAN-GP, 1 critic step) of
+    `steps` steps, checkpointing and logging every step."""
+    cfg = Config.load(WAVEGAN_BASE)
+    cfg.objective.adversarial = "wgan_gp"
+    cfg.objective.d["gradient_penalty"] = 10.0
     m = cfg.model
     m.length, m.model_dim, m.text_dim, m.cond_dim, m.latent_dim = 1024, 4, 16, 8, 8
     m.replay_capacity, m.replay_prob = 16, 0.5
@@ -65,14 +79,6 @@ def tiny_config(steps: int):
 
 
 def child(model_dir: str, steps: int) -> int:
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from condgan import fileio
-    from condgan.training import loop
-    from condgan.training.trainer import Trainer, build_gan
-
     tf.config.experimental.enable_op_determinism()
     cfg = tiny_config(steps)
     keras.utils.set_random_seed(0)
@@ -232,8 +238,6 @@ def run(work_dir: str, kills: int = 20, corrupt_every: int = 5, seed: int = 0,
       inline_reference: run the uninterrupted reference in this process (saves a
         TensorFlow start-up; tests) instead of in a child like the killed runs.
     """
-    import numpy as np
-
     rng = random.Random(seed)
     steps = 10 * kills + 10
     t0 = time.monotonic()
@@ -330,12 +334,10 @@ def run(work_dir: str, kills: int = 20, corrupt_every: int = 5, seed: int = 0,
 
 
 def write_report(report: dict, out_dir: str) -> tuple[str, str]:
-    from condgan.fileio import atomic_write_text
-
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, "kill_resume.json")
     md_path = os.path.join(out_dir, "kill_resume.md")
-    atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    fileio.atomic_write_text(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
     rows = ["| # | kind | step logged | write cut | truncated | resumed at | lost | fallback |",
             "|---|---|---|---|---|---|---|---|"]
     for r in report["records"]:
@@ -357,7 +359,7 @@ def write_report(report: dict, out_dir: str) -> tuple[str, str]:
         f"- final weights, optimizers, replay buffer and random streams identical to an "
         f"uninterrupted run: {report['final_state_identical_to_uninterrupted_run']}",
         f"- wall time {report['wall_time_s']} s", "", *rows, ""])
-    atomic_write_text(md_path, md)
+    fileio.atomic_write_text(md_path, md)
     return json_path, md_path
 
 
@@ -375,8 +377,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return child(args.model_dir, args.steps)
-    import tempfile
-
     with tempfile.TemporaryDirectory(dir=args.work_dir) as work:
         report = run(work, kills=args.kills, corrupt_every=args.corrupt_every, seed=args.seed)
     paths = write_report(report, args.out)

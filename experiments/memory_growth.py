@@ -23,6 +23,15 @@ import sys
 import tempfile
 import time
 
+import keras
+import numpy as np
+import tensorflow as tf
+
+from condgan.fileio import atomic_write_text
+from condgan.training import loop
+from condgan.training.trainer import Trainer, build_gan
+from experiments.kill_resume import tiny_config
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(HERE, "results", "robustness")
 LIMIT = 0.05
@@ -37,14 +46,6 @@ def rss_mib() -> float:
 
 
 def measure(steps: int, summary_every: int, checkpoint_every: int, work_dir: str) -> dict:
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from condgan.training import loop
-    from condgan.training.trainer import Trainer, build_gan
-    from experiments.kill_resume import tiny_config
-
     cfg = tiny_config(steps)
     cfg.train.summary_every, cfg.train.checkpoint_every = summary_every, checkpoint_every
     keras.utils.set_random_seed(0)
@@ -84,8 +85,6 @@ def measure(steps: int, summary_every: int, checkpoint_every: int, work_dir: str
 
 
 def write_report(report: dict, out_dir: str) -> tuple[str, str]:
-    from condgan.fileio import atomic_write_text
-
     json_path = os.path.join(out_dir, "memory_growth.json")
     md_path = os.path.join(out_dir, "memory_growth.md")
     atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")

@@ -1,8 +1,10 @@
-"""condgan-bench: the analytic FLOP count, and the command's plumbing on --quick (not speed)."""
+"""condgan-bench: the analytic FLOP count, the PyTorch peer's place (a checkout only), and the
+command's plumbing on --quick (not speed)."""
 
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -11,21 +13,23 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _configs import base
 
-from condgan import benchmarks, models
-from condgan.config import Config
-from condgan.training import bench_cli
+from condgan.nets import build_discriminator, build_generator
+from condgan.nets.phase_shuffle import PhaseShuffle
+from condgan.training import bench_cli, benchmarks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def tiny_model_config(**model):
-    cfg = Config()
+def tiny_config(base_name="wavegan", **model):
+    """A base (experiments/configs/bases) at tiny sizes, `model` fields on top, validated."""
+    cfg = base(base_name)
     m = cfg.model
     m.length, m.model_dim, m.cond_dim, m.latent_dim, m.replay_capacity = 1024, 4, 8, 8, 16
     for k, v in model.items():
         setattr(m, k, v)
-    return cfg
+    return cfg.validate()
 
 
 # --- FLOP count ---------------------------------------------------------------------------
@@ -59,12 +63,12 @@ def _profiler_flops(model, inputs) -> int:
 
 @pytest.mark.parametrize("part", ["generator", "discriminator"])
 def test_flops_match_tf_profiler(part):
-    cfg = tiny_model_config().model
+    cfg = tiny_config().model
     if part == "generator":
-        model = models.build_generator(cfg)
+        model = build_generator(cfg)
         inputs = [tf.TensorSpec([1, cfg.latent_dim]), tf.TensorSpec([1, cfg.cond_dim])]
     else:
-        model = models.build_discriminator(cfg, seed=0)
+        model = build_discriminator(cfg, seed=0)
         inputs = [tf.TensorSpec([1, cfg.length, 1]), tf.TensorSpec([1, cfg.text_dim])]
     ours = benchmarks.model_forward_flops(model)
     theirs = _profiler_flops(model, inputs)
@@ -75,27 +79,80 @@ def test_flops_match_tf_profiler(part):
 
 
 def test_train_step_flops_composition():
-    hinge = tiny_model_config()
-    hinge.train.loss, hinge.train.n_critic, hinge.train.batch_size = "hinge", 1, 8
+    hinge = tiny_config()  # the WaveGAN base: hinge, adversarial + KL only
+    hinge.train.n_critic, hinge.train.batch_size = 1, 8
     f = benchmarks.train_step_flops(hinge)
     c, g, d = (f["per_example"][k] for k in ("conditioner", "generator", "discriminator"))
     assert min(c, g, d) > 0
     assert f["total"] == pytest.approx(8 * ((c + g + 6 * d) + (3 * c + 3 * g + 2 * d)))
-    gp = tiny_model_config()
-    gp.train.loss, gp.train.n_critic, gp.train.batch_size = "wgan_gp", 5, 8
+    gp = tiny_config()
+    gp.objective.adversarial, gp.objective.d["gradient_penalty"] = "wgan_gp", 10.0
+    gp.train.n_critic, gp.train.batch_size = 5, 8
     assert benchmarks.train_step_flops(gp)["total"] == pytest.approx(
         8 * (5 * (c + g + 12 * d) + (3 * c + 3 * g + 2 * d)))
+    # The mismatched pairs: one more D forward and backward per critic update.
+    mismatch = tiny_config()
+    mismatch.objective.params["adversarial"] = {"mismatch_share": 0.5}
+    mismatch.train.batch_size = 8
+    assert benchmarks.train_step_flops(mismatch)["critic_update"] == pytest.approx(
+        8 * (c + g + 9 * d))
+    # A second fake (mode seeking or z-diversity): G forward and backward again.
+    for term in ("mode_seeking", "z_diversity"):
+        second = tiny_config()
+        second.objective.g[term], second.train.batch_size = 1.0, 8
+        assert benchmarks.train_step_flops(second)["generator_update"] == pytest.approx(
+            8 * (3 * c + 6 * g + 2 * d)), term
+
+
+def test_train_step_flops_count_the_critics_view_of_the_real_clips():
+    heads = tiny_config(contrastive_dim=8)
+    heads.train.batch_size = 8
+    off = benchmarks.train_step_flops(heads)
+    heads.objective.g["cond_contrastive"] = 1.0
+    on = benchmarks.train_step_flops(heads)
+    d = on["per_example"]["discriminator"]
+    assert on["generator_update"] - off["generator_update"] == pytest.approx(8 * d)
+    assert on["critic_update"] == off["critic_update"]
 
 
 def test_where_chain_phase_shuffle_equals_the_layer():
     """The speed attempt's baseline (the old where chain) and the layer's gather agree."""
-    from condgan import layers
-
     x = tf.random.normal((6, 40, 3), seed=1)
-    a = layers.PhaseShuffle(2, seed=5)(x, training=True)
-    b = benchmarks.where_chain_phase_shuffle(layers.PhaseShuffle(2, seed=5), x, training=True)
+    a = PhaseShuffle(2, seed=5)(x, training=True)
+    b = benchmarks.where_chain_phase_shuffle(PhaseShuffle(2, seed=5), x, training=True)
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not np.array_equal(a.numpy(), x.numpy())
+
+
+# --- the PyTorch peer: in the checkout, not in the package -------------------------------
+
+
+def test_the_peer_is_used_from_a_checkout_only(monkeypatch):
+    monkeypatch.setattr(bench_cli, "_in_checkout", lambda: False)
+    assert bench_cli.torch_peer() == bench_cli.NOT_IN_CHECKOUT
+    monkeypatch.undo()
+    peer = bench_cli.torch_peer()  # this test runs from the checkout
+    if isinstance(peer, str):
+        assert peer == bench_cli.TORCH_MISSING
+    else:
+        assert peer.__name__ == "experiments.bench.torch_wavegan" and peer.torch_available()
+
+
+def test_the_peer_without_torch_says_how_to_get_it():
+    from experiments.bench import torch_wavegan
+
+    if torch_wavegan.torch_available():
+        g, d = torch_wavegan.torch_wavegan(2)
+        assert d(g(torch_wavegan.torch.zeros(3, 100))).shape == (3, 1)
+        return
+    with pytest.raises(ImportError, match=r"condgan\[bench\]"):
+        torch_wavegan.torch_peer_step(2, 2)
+
+
+def test_the_package_holds_no_torch_code():
+    sources = list((ROOT / "condgan").rglob("*.py"))
+    torch_import = re.compile(r"^\s*(import torch|from torch\b)", re.M)
+    assert sources and not [p for p in sources if torch_import.search(p.read_text(encoding="utf-8"))]
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -210,17 +267,15 @@ def test_other_runnable_processes_counts_a_busy_process():
         assert busy >= 0.5
 
 
-@pytest.mark.parametrize("base", ["wavegan", "spectral"])
-def test_fused_d_pass_gives_the_same_critic_update(base):
+@pytest.mark.parametrize("base_name", ["wavegan", "spectral"])
+def test_fused_d_pass_gives_the_same_critic_update(base_name):
     from condgan.training.trainer import build_gan
 
-    cfg = tiny_model_config(phase_shuffle=0, text_dropout=0.0)
-    if base == "spectral":
-        m = cfg.model
-        m.generator = m.discriminator = "spectral"
-        m.d_conditioning, m.spectral_norm, m.contrastive_dim = "projection", False, 8
-        cfg.train.contrastive_weight = 1.0
-    cfg.train.loss, cfg.train.n_critic, cfg.train.batch_size = "hinge", 1, 4
+    # No spectral normalisation: its power iteration runs once per D call, so two calls
+    # (the unfused pass) would move its state twice.
+    cfg = tiny_config(base_name, phase_shuffle=0, text_dropout=0.0, spectral_norm=False,
+                      contrastive_dim=8 if base_name == "spectral" else 0)
+    cfg.train.n_critic, cfg.train.batch_size = 1, 4
     rng = np.random.default_rng(0)
     audio = tf.constant(rng.uniform(-1, 1, (4, 1024, 1)).astype(np.float32))
     text = tf.constant(rng.normal(size=(4, 512)).astype(np.float32))
@@ -235,9 +290,10 @@ def test_fused_d_pass_gives_the_same_critic_update(base):
         # Plain SGD: the weight change is the gradient (Adam's first step is about
         # lr * sign(gradient), which turns float noise on a zero gradient into a full step).
         gan.d_optimizer = keras.optimizers.SGD(learning_rate=1.0)
-        outs.append([float(v) for v in gan.discriminator_step(audio, text)])
+        outs.append({k: float(v) for k, v in gan.discriminator_step(audio, text).items()})
         weights.append(gan.discriminator.get_weights())
-    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+    assert outs[0].keys() == outs[1].keys()
+    np.testing.assert_allclose(list(outs[0].values()), list(outs[1].values()), rtol=1e-5, atol=1e-6)
     assert any(not np.allclose(a, b) for a, b in zip(before, weights[0]))
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

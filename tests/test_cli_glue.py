@@ -56,6 +56,20 @@ def test_importing_condgan_training_sets_the_level_before_tensorflow_loads():
         assert out.stdout.strip() == expected
 
 
+def test_config_run_and_the_cli_modules_import_without_tensorflow():
+    # condgan-train installs its SIGTERM handler before TensorFlow loads (condgan.training.run
+    # imports it inside its functions), and every CLI parses its flags first (fast --help).
+    modules = ["condgan.config", "condgan.training.run", "condgan.training.train_cli",
+               "condgan.training.bench_cli", "condgan.training.eval_cli",
+               "condgan.training.export_cli", "condgan.training.generate_cli",
+               "condgan.training.classifier_cli"]
+    code = (f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_data_prep_does_not_import_condgan_training():
     # The one upward arrow the house had: data_prep's CLIs used condgan.training.cli.
     code = ("import sys; import condgan.data_prep.prepare, condgan.data_prep.build_text_encoder; "

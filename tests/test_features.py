@@ -1,6 +1,5 @@
-"""Log-mel features against a numpy reference; spectrogram images and grids."""
+"""Log-mel features against a numpy reference; spectrogram images."""
 
-import os
 
 import numpy as np
 import pytest
@@ -124,31 +123,3 @@ def test_shared_scale_keeps_quiet_clips_quiet():
     assert own[0].max() == own[1].max() == 255
     # 20 dB of an 80 dB range left above black: about 255 / 4.
     assert shared[0].max() == 255 and 55 <= shared[1].max() <= 75
-
-
-def test_save_spectrogram_grid_writes_png_and_labels(tmp_path):
-    rate, length, rows, cols = 8000, 2048, 2, 3
-    rng = np.random.default_rng(2)
-    clips = np.stack([np.stack([_tone(300.0 * (i + 1) * (j + 1), rate, length)
-                                for j in range(cols)]) for i in range(rows)])
-    clips[1, 2] = 0.1 * rng.standard_normal(length)
-    path = tmp_path / "grid.png"
-    labels_path = features.save_spectrogram_grid(path, clips, rate, ["a dog barks", "rain"])
-    png = tf.io.decode_png(tf.io.read_file(str(path))).numpy()
-    # A labelled colour picture (condgan.plots.spectrogram_grid, tested there).
-    assert png.ndim == 3 and png.shape[2] in (3, 4) and png.shape[0] > 2 * 100
-    text = open(labels_path, encoding="utf-8").read()
-    assert labels_path == str(tmp_path / "grid.labels.txt")
-    assert "0: a dog barks" in text and "1: rain" in text and "2: z2" in text
-    assert sorted(os.listdir(tmp_path)) == ["grid.labels.txt", "grid.png"]
-
-
-def test_save_spectrogram_grid_rejects_mismatched_labels(tmp_path):
-    clips = np.zeros((2, 2, 256), np.float32)
-    with pytest.raises(ValueError, match="row_labels has 1 entries, clips has 2 rows"):
-        features.save_spectrogram_grid(tmp_path / "g.png", clips, 8000, ["a"])
-    with pytest.raises(ValueError, match="col_labels has 3 entries, clips has 2 columns"):
-        features.save_spectrogram_grid(tmp_path / "g.png", clips, 8000, ["a", "b"], ["x", "y", "z"])
-    with pytest.raises(ValueError, match=r"clips must be float32\[rows, cols, length\]"):
-        features.save_spectrogram_grid(tmp_path / "g.png", clips[0], 8000, ["a", "b"])
-    assert not os.listdir(tmp_path)

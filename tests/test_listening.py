@@ -9,10 +9,13 @@ import os
 import re
 import shutil
 import subprocess
+import wave
 
 import numpy as np
 import pytest
 
+from condgan.evaluation import evaluate as ev
+from condgan.evaluation import plots
 from condgan.training import inference, listening
 
 RATE, LENGTH = 8000, 2048
@@ -117,7 +120,7 @@ def test_samples_page_has_a_player_and_a_spectrogram_per_clip(samples):
     for seed in seeds:
         assert f"<figcaption>seed {seed}</figcaption>" in text
     for caption_index, seed in ((0, 7), (1, 3)):
-        stem = f"{caption_index:02d}-{inference.slug(captions[caption_index])}-seed{seed}"
+        stem = f"{caption_index:02d}-{listening.slug(captions[caption_index])}-seed{seed}"
         assert f'src="{stem}.wav"' in text and f'src="{stem}.png"' in text
     # Rows in caption order, each cell its audio above its picture.
     assert text.index("a bell") < text.index("a dog barks")
@@ -130,7 +133,7 @@ def test_samples_page_has_a_player_and_a_spectrogram_per_clip(samples):
 def test_page_refuses_missing_or_outside_files_and_writes_nothing(tmp_path):
     (tmp_path / "in").mkdir()
     wav = tmp_path / "in" / "a.wav"
-    inference.write_wav(str(wav), np.zeros(256, np.float32), RATE)
+    listening.write_wav(str(wav), np.zeros(256, np.float32), RATE)
     outside = tmp_path / "b.png"
     outside.write_bytes(b"x")
     page = tmp_path / "in" / "index.html"
@@ -145,8 +148,6 @@ def test_page_refuses_missing_or_outside_files_and_writes_nothing(tmp_path):
 
 def fake_results(tmp_path):
     """What evaluate() returns, as far as the page needs it: 2 classes, 2 captions, 2 z."""
-    from condgan.evaluation import evaluate as ev
-
     metrics = {name: {"generated": 0.5 + k, "real": 1.0 + k, "ratio": (0.5 + k) / (1.0 + k)}
                for k, name in enumerate(ev.METRIC_ORDER)}
     metrics["d_self"]["ratio"] = None
@@ -157,8 +158,6 @@ def fake_results(tmp_path):
                       "col_labels": ["clip 0", "clip 1"]}}
     paths = {}
     for name in ("generated", "real"):
-        from condgan import plots
-
         paths[f"{name}_grid"] = plots.spectrogram_grid(
             tmp_path / f"{name}_grid.png", grids[name]["clips"], RATE, grids[name]["row_labels"],
             grids[name]["col_labels"])
@@ -212,3 +211,21 @@ def test_the_page_opens_from_a_copy_elsewhere(samples, tmp_path):
     shutil.copytree(out, moved)
     shutil.rmtree(out)
     assert_self_contained(str(moved / listening.PAGE_NAME))
+
+
+def test_slug_names_a_caption_in_a_file_name():
+    assert listening.slug("A dog -- barks, twice!") == "a-dog-barks-twice"
+    assert listening.slug("  ?!  ") == "caption"
+    assert listening.slug("word " * 20, limit=12) == "word-word-wo"
+    assert listening.slug("x " * 30, limit=10) == "x-x-x-x-x"  # no "-" left at the cut
+
+
+def test_write_wav_is_16_bit_pcm_of_the_clipped_clip(tmp_path):
+    audio = np.array([0.0, 0.5, -0.5, 1.0, -1.0, 1.7, -3.0], np.float32)
+    path = tmp_path / "x.wav"
+    listening.write_wav(str(path), audio, RATE)
+    with wave.open(str(path), "rb") as f:
+        assert (f.getnchannels(), f.getsampwidth(), f.getframerate()) == (1, 2, RATE)
+        pcm = np.frombuffer(f.readframes(f.getnframes()), "<i2")
+    np.testing.assert_allclose(pcm / 32768.0, np.clip(audio, -1, 1), atol=1.5 / 32768)
+    assert sorted(os.listdir(tmp_path)) == ["x.wav"]  # written atomically: no temp file left

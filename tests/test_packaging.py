@@ -10,6 +10,7 @@ it needs network access for its isolated build environment, so it is not run her
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = ("condgan-prepare", "condgan-build-text-encoder", "condgan-train", "condgan-export",
-           "condgan-generate", "condgan-demo", "condgan-train-classifier", "condgan-eval")
+           "condgan-generate", "condgan-demo", "condgan-train-classifier", "condgan-eval",
+           "condgan-bench")
 
 
 def _tracked_files():
@@ -69,8 +71,13 @@ def test_the_wheel_holds_only_condgan(installed):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
     assert tops == {"condgan", wheel.name.split("-py3")[0] + ".dist-info"}, tops
-    assert "condgan/data_prep/prepare.py" in names and "condgan/plots.py" in names
+    assert "condgan/data_prep/prepare.py" in names and "condgan/evaluation/plots.py" in names
     assert not any(name.startswith(("experiments/", "data_prep/", "tests/")) for name in names)
+    # The measuring code is the app's; its PyTorch peer stays in the checkout.
+    assert "condgan/training/benchmarks.py" in names and "condgan/benchmarks.py" not in names
+    sources = {n: zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith(".py")}
+    assert not [n for n, text in sources.items()
+                if re.search(r"^\s*(import torch|from torch\b)", text, re.M)]
     installed_tops = {p.name for p in site.iterdir()} - {"_condgan_test_deps.pth"}
     assert {n for n in installed_tops if not n.endswith(".dist-info")} == {"condgan"}
 

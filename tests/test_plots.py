@@ -1,4 +1,4 @@
-"""condgan.plots: labelled spectrogram grids, single spectrograms and learning curves."""
+"""condgan.evaluation.plots: labelled spectrogram grids, single spectrograms, learning curves."""
 
 import math
 import os
@@ -6,8 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from condgan import plots
-from condgan.evaluation import features
+from condgan.evaluation import features, plots
 
 RATE, LENGTH = 8000, 2048
 
@@ -161,3 +160,31 @@ def test_plot_curves_errors(tmp_path):
     with pytest.raises(ValueError, match="no run has values of metric 'fd'"):
         plots.plot_curves(tmp_path / "c.png", {"A": [{"step": 1, "z_diversity": 1.0}]}, ["fd"])
     assert os.listdir(tmp_path) == []
+
+
+def test_save_spectrogram_grid_writes_png_and_labels(tmp_path):
+    rate, length, rows, cols = RATE, LENGTH, 2, 3
+    rng = np.random.default_rng(2)
+    clips = np.stack([np.stack([_tone(300.0 * (i + 1) * (j + 1))
+                                for j in range(cols)]) for i in range(rows)])
+    clips[1, 2] = 0.1 * rng.standard_normal(length)
+    path = tmp_path / "grid.png"
+    labels_path = plots.save_spectrogram_grid(path, clips, rate, ["a dog barks", "rain"])
+    png = _png(path)
+    # A labelled colour picture (`spectrogram_grid`, tested above).
+    assert png.ndim == 3 and png.shape[2] in (3, 4) and png.shape[0] > 2 * 100
+    text = open(labels_path, encoding="utf-8").read()
+    assert labels_path == str(tmp_path / "grid.labels.txt")
+    assert "0: a dog barks" in text and "1: rain" in text and "2: z2" in text
+    assert sorted(os.listdir(tmp_path)) == ["grid.labels.txt", "grid.png"]
+
+
+def test_save_spectrogram_grid_rejects_mismatched_labels(tmp_path):
+    clips = np.zeros((2, 2, 256), np.float32)
+    with pytest.raises(ValueError, match="row_labels has 1 entries, clips has 2 rows"):
+        plots.save_spectrogram_grid(tmp_path / "g.png", clips, 8000, ["a"])
+    with pytest.raises(ValueError, match="col_labels has 3 entries, clips has 2 columns"):
+        plots.save_spectrogram_grid(tmp_path / "g.png", clips, 8000, ["a", "b"], ["x", "y", "z"])
+    with pytest.raises(ValueError, match=r"clips must be float32\[rows, cols, length\]"):
+        plots.save_spectrogram_grid(tmp_path / "g.png", clips[0], 8000, ["a", "b"])
+    assert not os.listdir(tmp_path)

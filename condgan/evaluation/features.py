@@ -1,6 +1,6 @@
-"""Log-mel features for scoring, and spectrogram images for summaries and grids.
+"""Log-mel features for scoring, and spectrogram images for summaries.
 
-(The labelled grid pictures are drawn by `condgan.plots`.)
+(The labelled pictures, grids included, are drawn by `condgan.evaluation.plots`.)
 
 The scoring features are WaveGAN's (chrisdonahue/wavegan, eval/similarity/feats.py):
 a Hann-windowed STFT with frame 2048 and hop 128 at 16 kHz, zero-padded at the
@@ -18,13 +18,9 @@ float32[128, 128] feature map, the input of WaveGAN's scoring classifier.
 from __future__ import annotations
 
 import math
-import os
-from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
-
-from condgan import fileio
 
 REFERENCE_RATE = 16000
 REFERENCE_FRAME_LENGTH = 2048
@@ -166,67 +162,6 @@ def spectrogram_image(audio, sample_rate: int,
             f"audio must be one clip, float32[length] or [length, 1]; got shape {audio.shape}")
     return spectrogram_images(audio[tf.newaxis], sample_rate,
                               dynamic_range_db=dynamic_range_db)[0]
-
-
-def save_spectrogram_grid(path: str | os.PathLike, clips, sample_rate: int,
-                          row_labels: Sequence[str],
-                          col_labels: Sequence[str] | None = None,
-                          dynamic_range_db: float = DEFAULT_DYNAMIC_RANGE_DB) -> str:
-    """Writes a labelled PNG grid of spectrograms (rows: captions, columns: z) and its labels.
-
-    The picture is `condgan.plots.spectrogram_grid`: the row labels (wrapped) at
-    the left, the column labels on top, frequency (Hz, mel scale) and time (s)
-    axes, and a dB colour bar; all cells share one dB scale, so a quiet or
-    silent clip looks quiet. The labels also go to a sidecar text file
-    `<path without .png>.labels.txt`, for scripts. Both files are written
-    atomically (`condgan.fileio`; local paths only).
-
-    Args:
-      path: output .png path (its directory is created if needed).
-      clips: float32[rows, cols, length] waveforms.
-      sample_rate: Hz of `clips`.
-      row_labels: `rows` strings, top to bottom (e.g. the captions).
-      col_labels: `cols` strings, left to right (default "z0", "z1", ...).
-      dynamic_range_db: > 0, dB of magnitude shown between the floor and the
-        loudest bin.
-
-    Returns:
-      The path of the sidecar labels file.
-
-    Raises:
-      ValueError: if `clips` is not [rows, cols, length] or the labels do not
-        match its rows / columns; nothing is written then.
-    """
-    from condgan import plots
-
-    path = os.fspath(path)
-    clips = np.asarray(clips)
-    if clips.ndim != 3 or min(clips.shape) < 1:
-        raise ValueError(f"clips must be float32[rows, cols, length] and non-empty, "
-                         f"got shape {clips.shape}")
-    rows, cols, length = clips.shape
-    row_labels = [str(label) for label in row_labels]
-    if len(row_labels) != rows:
-        raise ValueError(f"row_labels has {len(row_labels)} entries, clips has {rows} rows")
-    if col_labels is None:
-        col_labels = [f"z{j}" for j in range(cols)]
-    col_labels = [str(label) for label in col_labels]
-    if len(col_labels) != cols:
-        raise ValueError(f"col_labels has {len(col_labels)} entries, clips has {cols} columns")
-
-    plots.spectrogram_grid(path, clips, sample_rate, row_labels, col_labels,
-                           dynamic_range_db=dynamic_range_db)
-    stem = path[:-4] if path.lower().endswith(".png") else path
-    labels_path = stem + ".labels.txt"
-    lines = [f"{os.path.basename(path)}: log-mel spectrograms, {sample_rate} Hz, "
-             f"{length} samples, one dB scale for all cells "
-             f"({dynamic_range_db:g} dB range); low frequencies at the bottom of each cell.",
-             "", "rows (top to bottom):"]
-    lines += [f"  {i}: {label}" for i, label in enumerate(row_labels)]
-    lines += ["", "columns (left to right):"]
-    lines += [f"  {j}: {label}" for j, label in enumerate(col_labels)]
-    fileio.atomic_write_text(labels_path, "\n".join(lines) + "\n")
-    return labels_path
 
 
 def _check_rate(sample_rate) -> None:

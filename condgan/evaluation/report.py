@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from condgan import fileio
-from condgan.evaluation.features import save_spectrogram_grid
+from condgan.evaluation.plots import save_spectrogram_grid
 
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"

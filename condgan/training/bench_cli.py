@@ -11,22 +11,27 @@ defaults to experiments/results/bench and the report to BENCHMARKS.md at the
 root; elsewhere pass --out (the report then goes to DIR/BENCHMARKS.md).
 
 Measured (all in this run): fp32 and bf16 2048x2048 matmul peaks; the training
-step of the tiny test config, the synth configs (experiments/configs/synth.json
-and synth-spectral.json), the small config (WaveGAN width 16, 16384 samples,
+step of the tiny config (WaveGAN width 4, 1024 samples, batch 4, WGAN-GP, 1 critic
+step), the synth configs (experiments/configs/synth.json and synth-spectral.json,
+from a checkout), the small config (WaveGAN width 16, 16384 samples,
 batch 32, hinge, 1 critic step) in float32 and mixed_bfloat16, and one step of
 full WaveGAN size (width 64, batch 64, WGAN-GP, 5 critic steps); the PyTorch
-peer at the small config (needs the `bench` extra: pip install condgan[bench]);
-the speed attempts as interleaved A/B ratios; the input pipeline; the exported
-SavedModel; a TF-profiler op breakdown of the small step. --quick shrinks every
-size and step count (for the tests; its figures mean nothing).
+peer at the small config (from a checkout only: it is
+experiments/bench/torch_wavegan.py, not part of the package; it needs the
+`bench` extra: pip install condgan[bench]); the speed attempts as interleaved
+A/B ratios; the input pipeline; the exported SavedModel; a TF-profiler op
+breakdown of the small step. --quick shrinks every size and step count (for the
+tests; its figures mean nothing).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import json
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +40,8 @@ import time
 from absl import app, flags
 
 from condgan import _cli as cli
+from condgan.config import Config, load_dict, merge
+from condgan.fileio import atomic_write_text
 
 FLAGS = flags.FLAGS
 RESULT_MARKER = "CONDGAN_BENCH_RESULT "
@@ -42,6 +49,14 @@ RESULT_MARKER = "CONDGAN_BENCH_RESULT "
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TORCH_MISSING = ("PyTorch peer: skipped, torch is not installed (pip install 'condgan[bench]' "
                  "installs the pinned torch)")
+NOT_IN_CHECKOUT = ("PyTorch peer: skipped, condgan-bench does not run from a condgan checkout (the "
+                   "peer, experiments/bench/torch_wavegan.py, is not part of the installed package)")
+# Intra-op threads of the PyTorch peer (the machine of record has 2 cores).
+TORCH_THREADS = 2
+HINGE = {"adversarial": "hinge"}
+WGAN_GP = {"adversarial": "wgan_gp", "d": {"gradient_penalty": 10.0}}
+# The sizes of --quick (and of the tiny item).
+TINY_MODEL = {"length": 1024, "model_dim": 4, "cond_dim": 8, "latent_dim": 8, "replay_capacity": 16}
 
 
 def define_flags() -> None:
@@ -66,31 +81,44 @@ def _in_checkout() -> bool:
     return (REPO_ROOT / "experiments" / "configs").is_dir() and (REPO_ROOT / "setup.cfg").is_file()
 
 
+def _wavegan(model: dict, objective: dict, train: dict) -> dict:
+    """The first base (condgan.configs: bases/wavegan.json) with `model`, `objective` and
+    `train` merged onto it: the tiny, small and full items measure WaveGAN's networks."""
+    base = load_dict(importlib.resources.files("condgan.configs") / "bases" / "wavegan.json")
+    return merge(base, {"model": model, "objective": objective, "train": train})
+
+
+def _spec_config(path: pathlib.Path) -> dict:
+    """The training config of a dataset spec of experiments/configs: its "config", with
+    the files that one "extends" (relative to the spec) merged under it."""
+    own = dict(json.loads(path.read_text(encoding="utf-8"))["config"])
+    parents = own.pop("extends", [])
+    merged: dict = {}
+    for parent in [parents] if isinstance(parents, str) else parents:
+        merged = merge(merged, load_dict(path.parent / parent))
+    merged = merge(merged, own)
+    return {k: v for k, v in merged.items() if k in ("model", "objective", "train")}
+
+
 def base_configs(quick: bool) -> dict[str, dict]:
     """name -> Config dict of every training-step item (without precision)."""
-    from condgan.config import Config
-
-    tiny = {"model": {"length": 1024, "model_dim": 4, "cond_dim": 8, "latent_dim": 8,
-                      "replay_capacity": 16},
-            "train": {"batch_size": 4, "n_critic": 1}}
-    small = {"model": {"length": 16384, "model_dim": 16},
-             "train": {"batch_size": 32, "loss": "hinge", "n_critic": 1}}
-    full = {"model": {"length": 16384, "model_dim": 64},
-            "train": {"batch_size": 64, "loss": "wgan_gp", "n_critic": 5}}
+    tiny = _wavegan(TINY_MODEL, WGAN_GP, {"batch_size": 4, "n_critic": 1})
+    small = _wavegan({"length": 16384, "model_dim": 16}, HINGE, {"batch_size": 32, "n_critic": 1})
+    full = _wavegan({"length": 16384, "model_dim": 64}, WGAN_GP, {"batch_size": 64, "n_critic": 5})
     out = {"tiny": tiny}
     for name in ("synth", "synth-spectral"):
         path = REPO_ROOT / "experiments" / "configs" / f"{name}.json"
         if path.is_file():
-            base = json.loads(path.read_text(encoding="utf-8"))["base_config"]
-            out[name] = {k: v for k, v in base.items() if k in ("model", "train")}
+            out[name] = _spec_config(path)
     out["small"] = small
     out["full"] = full
     if quick:  # every config at the tiny sizes, keeping its loss / critic steps / base
         for name, d in out.items():
-            model = dict(d.get("model", {}), **tiny["model"])
-            if model.get("generator") == "spectral" or model.get("discriminator") == "spectral":
+            model = dict(d.get("model", {}), **TINY_MODEL)
+            resolved = Config.from_dict(d).model
+            if "spectral" in (resolved.generator, resolved.discriminator):
                 model.update(stft_frame=128, stft_hop=32)
-            out[name] = {"model": model, "train": dict(d.get("train", {}), batch_size=4)}
+            out[name] = {**d, "model": model, "train": dict(d.get("train", {}), batch_size=4)}
     for d in out.values():
         Config.from_dict(d)  # validated here, before any subprocess starts
     return out
@@ -102,7 +130,7 @@ def with_precision(config: dict, precision: str) -> dict:
 
 def items(quick: bool, text_encoder: str | None) -> list[dict]:
     """The measurements of one run, in order; each is one subprocess."""
-    from condgan import precision
+    from condgan import precision  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
 
     configs = base_configs(quick)
     bf16 = precision.bfloat16_supported()
@@ -166,17 +194,18 @@ def items(quick: bool, text_encoder: str | None) -> list[dict]:
 # --- one measurement (in the worker process) ---------------------------------------------
 
 
+def measuring_code():
+    """`condgan.training.benchmarks`, imported on first use (it loads TensorFlow)."""
+    from condgan.training import benchmarks  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+
+    return benchmarks
+
+
 def run_item(spec: dict) -> dict:
     """Runs one measurement of `items()` in this process; returns its results."""
-    import tensorflow as tf
-
-    from condgan import benchmarks as bench
-    from condgan.config import Config
-
+    bench = measuring_code()
     if "threads" in spec:
-        intra, inter = spec["threads"]
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-        tf.config.threading.set_inter_op_parallelism_threads(inter)
+        bench.set_threads(*spec["threads"])
     kind = spec["kind"]
     config = Config.from_dict(spec["config"]) if "config" in spec else None
 
@@ -212,9 +241,14 @@ def run_item(spec: dict) -> dict:
     if kind == "host_sync":
         return bench.host_sync_comparison(config, spec["steps"], spec["rounds"])
     if kind == "torch":
-        if not bench.torch_available():
-            return {"skipped": TORCH_MISSING}
-        return bench.torch_peer_comparison(config, spec["rounds"])
+        peer = torch_peer()
+        if isinstance(peer, str):
+            return {"skipped": peer}
+        m = config.model
+        step = peer.torch_peer_step(m.model_dim, config.train.batch_size, TORCH_THREADS, m.length,
+                                    m.latent_dim)
+        return {**bench.peer_comparison(config, step, spec["rounds"]), "threads": TORCH_THREADS,
+                "torch": peer.torch_version()}
     if kind == "pipeline":
         with tempfile.TemporaryDirectory(prefix="condgan_bench_") as tmp:
             return bench.input_pipeline_benchmark(tmp, spec["length"], spec["batch_size"],
@@ -224,7 +258,9 @@ def run_item(spec: dict) -> dict:
             encoder = spec.get("text_encoder")
             build_s = 0.0
             if not encoder:
-                from condgan.data_prep.build_text_encoder import build_text_encoder
+                from condgan.data_prep.build_text_encoder import (  # noqa: PLC0415 - TensorFlow, as above
+                    build_text_encoder,
+                )
 
                 start = time.perf_counter()
                 encoder = build_text_encoder(os.path.join(tmp, "use_m3"))
@@ -255,12 +291,25 @@ def _subprocess(spec: dict, env: dict | None = None) -> dict:
     return {"error": f"exit code {proc.returncode}: {tail}", "wall_s": wall}
 
 
-def worker(spec_json: str) -> int:
-    from condgan import benchmarks as bench
+def torch_peer():
+    """The PyTorch peer (experiments/bench/torch_wavegan.py), or why it is skipped (a str).
 
+    The peer is not part of the package: it is used only when condgan-bench runs
+    from a checkout, and only with torch installed.
+    """
+    if not _in_checkout():
+        return NOT_IN_CHECKOUT
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from experiments.bench import torch_wavegan  # noqa: PLC0415 - not in the wheel: a checkout's file
+
+    return torch_wavegan if torch_wavegan.torch_available() else TORCH_MISSING
+
+
+def worker(spec_json: str) -> int:
     spec = json.loads(spec_json)
     result = run_item(spec)
-    result["peak_rss_mb"] = bench.peak_rss_mb()
+    result["peak_rss_mb"] = measuring_code().peak_rss_mb()
     print(RESULT_MARKER + json.dumps(result), flush=True)
     return 0
 
@@ -332,8 +381,6 @@ class Report:
 
     def thread_settings(self) -> dict[str, float]:
         """setting -> median over its passes of the step's median ms."""
-        import statistics
-
         by = {}
         for name, r in self.results.items():
             if name.startswith("attempt/threads/") and "median_ms" in r:
@@ -429,8 +476,8 @@ class Report:
                     f"**{self.peak('bfloat16'):,.0f} GFLOP/s**.", ""]
         out += ["## Training step", "",
                 "Trainer's compiled step on a fixed random batch. GFLOP/step is the "
-                "analytic count of `condgan.benchmarks.train_step_flops` (dense layers, "
-                "convolutions, FFTs; backward = 2x forward; WGAN-GP's penalty 6x D's "
+                "analytic count of `condgan.training.benchmarks.train_step_flops` (dense "
+                "layers, convolutions, FFTs; backward = 2x forward; WGAN-GP's penalty 6x D's "
                 "forward), achieved GFLOP/s = that count / median time.", ""]
         out += _table(TRAIN_HEADER, self.train_rows(), markdown=True)
         out += ["", "## Speed attempts", "",
@@ -618,9 +665,7 @@ def main(argv):
         else out_dir / "BENCHMARKS.md")
     if FLAGS.text_encoder and not os.path.isdir(FLAGS.text_encoder):
         raise app.UsageError(f"--text_encoder={FLAGS.text_encoder} is not a directory")
-    from condgan import benchmarks as bench
-    from condgan.fileio import atomic_write_text
-
+    bench = measuring_code()
     todo = items(FLAGS.quick, FLAGS.text_encoder)
     if FLAGS.only:
         todo = [s for s in todo if any(s["name"].startswith(p) for p in FLAGS.only)]
@@ -640,8 +685,8 @@ def main(argv):
         status = "error" if "error" in results[name] else (
             "skipped" if "skipped" in results[name] else "ok")
         print(f"{status} ({results[name]['wall_s']:.0f} s)", flush=True)
-        if status == "error":
-            print("  " + results[name]["error"].replace("\n", "\n  "), flush=True)
+        if status != "ok":
+            print("  " + results[name][status].replace("\n", "\n  "), flush=True)
     results["_load_after"] = [round(x, 2) for x in os.getloadavg()]
     report = Report(results, machine, FLAGS.quick, time.perf_counter() - start)
     print()
@@ -662,8 +707,6 @@ def main(argv):
 
 def render(summary_path: str, markdown: str | None) -> int:
     """Writes the report of an earlier run's summary.json (next to it unless `markdown`)."""
-    from condgan.fileio import atomic_write_text
-
     try:
         with open(summary_path, encoding="utf-8") as f:
             summary = json.load(f)

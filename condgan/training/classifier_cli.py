@@ -44,8 +44,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.data_dir:
         raise app.UsageError("--data_dir is required")
-    from condgan import records
-    from condgan.evaluation.classifier import train_classifier
+    from condgan import records  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.evaluation.classifier import train_classifier  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
 
     try:
         report = train_classifier(

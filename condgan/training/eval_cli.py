@@ -83,10 +83,11 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.model or not FLAGS.data_dir:
         raise app.UsageError("--model and --data_dir are required")
-    from condgan import records
-    from condgan.evaluation import classifier as classifier_lib
-    from condgan.evaluation import evaluate as evaluate_lib
-    from condgan.training.inference import GenerateError, load_generator
+    from condgan import records  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.evaluation import classifier as classifier_lib  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.evaluation import evaluate as evaluate_lib  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.training import listening  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+    from condgan.training.inference import GenerateError, load_generator  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
 
     classifier_path = FLAGS.classifier or classifier_lib.default_path(FLAGS.data_dir)
     output_dir = FLAGS.output_dir or os.path.join(FLAGS.model, "eval")
@@ -106,8 +107,6 @@ def main(argv):
         return 1
     progress.close()
     paths = evaluate_lib.write_report(results, output_dir)
-    from condgan.training import listening
-
     page = listening.write_eval_page(output_dir, results, paths)
 
     def fmt(x, spec=".4g"):

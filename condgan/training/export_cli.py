@@ -14,7 +14,8 @@ import sys
 from absl import app, flags
 
 from condgan import _cli as cli
-from condgan.training.inference import export_run
+from condgan.config import ConfigError
+from condgan.training.run import UserError
 
 FLAGS = flags.FLAGS
 
@@ -35,15 +36,13 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.model_dir or not FLAGS.output_dir:
         raise app.UsageError("--model_dir and --output_dir are required")
-    from condgan.config import ConfigError
-    from condgan.training.inference import GenerateError
-    from condgan.training.loop import CheckpointError
-    from condgan.training.run import UserError
+    from condgan.training import inference  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
 
     try:
-        path = export_run(FLAGS.model_dir, FLAGS.output_dir, FLAGS.text_encoder, FLAGS.checkpoint,
+        path = inference.export_run(FLAGS.model_dir, FLAGS.output_dir, FLAGS.text_encoder, FLAGS.checkpoint,
                           FLAGS.overwrite)
-    except (CheckpointError, ConfigError, GenerateError, UserError, FileExistsError, OSError) as e:
+    except (inference.CheckpointError, ConfigError, inference.GenerateError, UserError,
+            FileExistsError, OSError) as e:
         print(f"condgan-export: error: {e}", file=sys.stderr)
         return 1
     print(f"exported SavedModel to {path}")

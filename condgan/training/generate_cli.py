@@ -22,7 +22,6 @@ import sys
 from absl import app, flags
 
 from condgan import _cli as cli
-from condgan.training.inference import GenerateError, check_captions, generate_grid, write_outputs
 
 FLAGS = flags.FLAGS
 
@@ -53,45 +52,30 @@ def main(argv):
     if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
         raise app.UsageError(f"--output_dir {FLAGS.output_dir} exists and is not a directory")
     captions = list(FLAGS.caption)
+    from condgan.training import inference  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
+
     try:
         if FLAGS.captions_file:
             try:
                 with open(FLAGS.captions_file, encoding="utf-8") as f:
                     captions += [line.strip() for line in f if line.strip()]
             except (OSError, UnicodeDecodeError) as e:
-                raise GenerateError(f"--captions_file {FLAGS.captions_file}: {e}") from e
-        captions = check_captions(captions)
-        _check_model(FLAGS.model)
-        clips, rate = _generate(FLAGS.model, captions, seeds)
-    except GenerateError as e:
+                raise inference.GenerateError(f"--captions_file {FLAGS.captions_file}: {e}") from e
+        captions = inference.check_captions(captions)
+        inference.check_export(FLAGS.model)
+        try:
+            clips, rate = inference.generate_grid(FLAGS.model, captions, seeds)
+        except inference.MODEL_ERRORS as e:  # an unreadable model or checkpoint, named
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise inference.GenerateError(f"cannot load or run --model {FLAGS.model}: {first}") from e
+    except inference.GenerateError as e:
         print(f"condgan-generate: error: {e}", file=sys.stderr)
         return 1
-    paths = write_outputs(clips, rate, captions, seeds, FLAGS.output_dir, FLAGS.grid)
+    paths = inference.write_outputs(clips, rate, captions, seeds, FLAGS.output_dir, FLAGS.grid)
     print(f"wrote {len(paths)} files to {FLAGS.output_dir}")
     if FLAGS.grid:
         print(f"listening page: {paths[-1]}")
     return 0
-
-
-def _check_model(model: str) -> None:
-    """Refuses a SavedModel that condgan-export did not write (before loading it)."""
-    from condgan.export import EXPORT_INFO
-
-    if os.path.exists(os.path.join(model, "saved_model.pb")) and not os.path.isfile(
-            os.path.join(model, "assets", EXPORT_INFO)):
-        raise GenerateError(f"--model {model} is a SavedModel but not a condgan export (no "
-                            f"assets/{EXPORT_INFO}); export a run with condgan-export")
-
-
-def _generate(model: str, captions, seeds):
-    """generate_grid, with an unreadable model or checkpoint named instead of a traceback."""
-    import tensorflow as tf
-
-    try:
-        return generate_grid(model, captions, seeds)
-    except (tf.errors.OpError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise GenerateError(f"cannot load or run --model {model}: {first}") from e
 
 
 def console_entry_point():

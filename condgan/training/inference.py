@@ -7,20 +7,23 @@ each other).
 from __future__ import annotations
 
 import os
-import re
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401 (registers the tokenizer ops of the text encoder)
 
-from condgan import fileio
+from condgan.evaluation import plots
+from condgan.export import EXPORT_INFO, GeneratorModule, export_generator, load_encoder_fn
+from condgan.training import listening
+from condgan.training.listening import slug, write_wav
+from condgan.training.loop import CheckpointError, load_for_inference
+from condgan.training.run import EMBEDDINGS_NAME, load_text_encoder
 
 
 def export_run(model_dir: str, output_dir: str, text_encoder: str | None = None,
                checkpoint: str | None = None, overwrite: bool = False) -> str:
     """Restores a run and exports it; returns output_dir."""
-    from condgan.export import export_generator
-    from condgan.training.loop import load_for_inference
-
     config, gan, _ = load_for_inference(model_dir, checkpoint)
     encoder = text_encoder or config.data.text_encoder
     check_encoder_matches(model_dir, encoder)
@@ -39,8 +42,6 @@ def check_encoder_matches(model_dir: str, encoder: str, num_captions: int = 8,
     Raises:
       GenerateError: the encoder's embeddings differ (cosine < min_cosine).
     """
-    from condgan.training.run import EMBEDDINGS_NAME, load_text_encoder
-
     path = os.path.join(model_dir, EMBEDDINGS_NAME)
     if not os.path.exists(path):
         return
@@ -58,6 +59,22 @@ def check_encoder_matches(model_dir: str, encoder: str, num_captions: int = 8,
 
 class GenerateError(ValueError):
     """Bad captions, seeds or model path."""
+
+
+# What loading or running a model raises when its files are unreadable or corrupt.
+MODEL_ERRORS = (tf.errors.OpError, OSError)
+
+
+def check_export(model: str) -> None:
+    """Refuses a SavedModel that condgan-export did not write (before loading it).
+
+    Raises:
+      GenerateError: `model` holds a saved_model.pb but no assets/condgan_export.json.
+    """
+    if os.path.exists(os.path.join(model, "saved_model.pb")) and not os.path.isfile(
+            os.path.join(model, "assets", EXPORT_INFO)):
+        raise GenerateError(f"--model {model} is a SavedModel but not a condgan export (no "
+                            f"assets/{EXPORT_INFO}); export a run with condgan-export")
 
 
 def check_captions(captions: Sequence[str]) -> list[str]:
@@ -84,9 +101,6 @@ def load_generator(model: str, checkpoint: str | None = None):
       GenerateError: no such directory, no usable checkpoint, or a checkpoint
         given with a SavedModel.
     """
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  registers the tokenizer ops of the text encoder
-
     if not os.path.isdir(model):
         raise GenerateError(f"--model {model}: no such directory")
     if os.path.exists(os.path.join(model, "saved_model.pb")):
@@ -96,9 +110,6 @@ def load_generator(model: str, checkpoint: str | None = None):
         loaded = tf.saved_model.load(model)
         fn = loaded.signatures["serving_default"]
     else:
-        from condgan.export import GeneratorModule, load_encoder_fn
-        from condgan.training.loop import CheckpointError, load_for_inference
-
         try:
             config, gan, _ = load_for_inference(model, checkpoint)
         except CheckpointError as e:
@@ -123,19 +134,6 @@ def generate_grid(model: str, captions: Sequence[str], seeds: Sequence[int]):
         audio, rate = generate(captions, seed)
         columns.append(audio)
     return np.stack(columns, axis=1), rate
-
-
-def slug(caption: str, limit: int = 40) -> str:
-    s = re.sub(r"[^\w]+", "-", caption.lower(), flags=re.UNICODE).strip("-")
-    return (s[:limit].rstrip("-") or "caption")
-
-
-def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
-    """16-bit PCM wav, written atomically."""
-    import tensorflow as tf
-
-    data = tf.audio.encode_wav(np.clip(audio, -1, 1).astype(np.float32)[:, None], sample_rate)
-    fileio.atomic_write_bytes(path, data.numpy())
 
 
 def write_outputs(clips: np.ndarray, sample_rate: int, captions: Sequence[str],
@@ -171,12 +169,8 @@ def write_outputs(clips: np.ndarray, sample_rate: int, captions: Sequence[str],
         wavs.append(row)
         paths += row
     if grid:
-        from condgan import plots
-        from condgan.evaluation.features import save_spectrogram_grid
-        from condgan.training import listening
-
         grid_path = os.path.join(output_dir, "grid.png")
-        labels_path = save_spectrogram_grid(grid_path, clips, sample_rate, row_labels=list(captions),
+        labels_path = plots.save_spectrogram_grid(grid_path, clips, sample_rate, row_labels=list(captions),
                                             col_labels=[f"seed {s}" for s in seeds])
         images = [[w[:-4] + ".png" for w in row] for row in wavs]
         flat = np.asarray(clips).reshape(-1, np.shape(clips)[-1])

@@ -2,14 +2,16 @@
 
 One row per caption (or class), one cell per seed (or z, or real clip); each
 cell is its label, an `<audio controls>` player and, below it, the clip's
-labelled spectrogram (time and frequency axes, dB colour bar; `condgan.plots`).
+labelled spectrogram (time and frequency axes, dB colour bar;
+`condgan.evaluation.plots`).
 The page is self-contained: inline CSS, no script, no font or anything else
 from the network, only relative links to files beside it, so it opens from the
 file system, from a zip or from any static web server.
 
 Used by condgan-generate --grid and the demo (`write_samples_page`, through
 `condgan.training.inference.write_outputs`) and by condgan-eval
-(`write_eval_page`, with the real reference clips and the metrics table).
+(`write_eval_page`, with the real reference clips and the metrics table). The
+clips' files are named and written here too (`slug`, `write_wav`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
+import re
 import urllib.parse
 from typing import Any, Sequence
 
 import numpy as np
+import tensorflow as tf
 
 from condgan import fileio
+from condgan.evaluation import plots
+from condgan.evaluation.evaluate import METRIC_ORDER
 
 PAGE_NAME = "index.html"
 
@@ -140,6 +146,19 @@ def write_page(path: str | os.PathLike, title: str, sections: Sequence[Section],
     return path
 
 
+def slug(caption: str, limit: int = 40) -> str:
+    """A file-name part for `caption`: lower case, runs of non-word characters as "-",
+    at most `limit` characters ("caption" if nothing is left)."""
+    s = re.sub(r"[^\w]+", "-", caption.lower(), flags=re.UNICODE).strip("-")
+    return (s[:limit].rstrip("-") or "caption")
+
+
+def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
+    """Writes float[length] audio in [-1, 1] (clipped) as a 16-bit PCM wav, atomically."""
+    data = tf.audio.encode_wav(np.clip(audio, -1, 1).astype(np.float32)[:, None], sample_rate)
+    fileio.atomic_write_bytes(path, data.numpy())
+
+
 def write_samples_page(path: str | os.PathLike, captions: Sequence[str], seeds: Sequence[int],
                        wav_paths: Sequence[Sequence[str]], image_paths: Sequence[Sequence[str]],
                        grid_path: str | None, sample_rate: int, length: int,
@@ -180,10 +199,6 @@ def write_eval_page(output_dir: str | os.PathLike, results: dict[str, Any],
     Returns:
       The path of index.html.
     """
-    from condgan import plots
-    from condgan.evaluation.evaluate import METRIC_ORDER
-    from condgan.training.inference import slug, write_wav
-
     output_dir = os.fspath(output_dir)
     listen = os.path.join(output_dir, "listen")
     rate = int(results["dataset"]["sample_rate"])

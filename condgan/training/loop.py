@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from typing import Callable, Iterator
@@ -24,7 +25,7 @@ from condgan import distribute
 from condgan.config import Config, ConfigError
 from condgan.training import summaries
 from condgan.training.preemption import StopRequest, signal_name, stop_signum
-from condgan.training.trainer import Trainer
+from condgan.training.trainer import Trainer, build_gan
 
 CONFIG_NAME = "config.json"
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -170,10 +171,27 @@ def _check_finite(values: dict[str, float], step: int, checkpoint: tf.train.Chec
 
 
 def format_progress(step: int, total: int, steps_per_s: float, values: dict) -> str:
+    """The progress line: step, speed, ETA, then each player's total and its terms.
+
+    E.g. "step 100/6000 4.00 steps/s ETA 24m35s d_total=1.9 (adversarial=1.6
+    contrastive=0.3) g_total=2.1 (adversarial=0.9 kl=0.05 ...) z_spread=0.7":
+    the "<player>_<term>" values (`CondGAN.metric_names`) shown without the
+    prefix inside the total's brackets, in the order given; "d_real", "d_fake"
+    and the step's other values are left out, except "z_spread".
+    """
     eta = (total - step) / steps_per_s if steps_per_s > 0 else float("inf")
     eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if np.isfinite(eta) else "?"
-    shown = " ".join(f"{k}={float(values[k]):.4g}" for k in ("d_loss", "g_loss", "gp", "kl") if k in values)
-    return f"step {step}/{total} {steps_per_s:.2f} steps/s ETA {eta_s} {shown}"
+    parts = []
+    for player in ("d", "g"):
+        total_key = f"{player}_total"
+        if total_key not in values:
+            continue
+        terms = " ".join(f"{k[2:]}={float(v):.4g}" for k, v in values.items()
+                         if k.startswith(player + "_") and k not in (total_key, "d_real", "d_fake"))
+        parts.append(f"{total_key}={float(values[total_key]):.4g}" + (f" ({terms})" if terms else ""))
+    if "z_spread" in values:
+        parts.append(f"z_spread={float(values['z_spread']):.4g}")
+    return " ".join([f"step {step}/{total} {steps_per_s:.2f} steps/s ETA {eta_s}", *parts])
 
 
 def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Config,
@@ -377,8 +395,6 @@ def _remove_partial_writes(directory: str, log: Callable[[str], None]) -> None:
     """Deletes the `ckpt-N_temp` directories a killed checkpoint write leaves behind
     (TensorFlow writes there, then renames into place; a later save of step N
     would reuse the name)."""
-    import shutil
-
     if not os.path.isdir(directory):
         return
     for name in sorted(os.listdir(directory)):
@@ -406,8 +422,6 @@ def load_for_inference(model_dir: str, checkpoint_path: str | None = None):
     Raises:
       CheckpointError: no config or no checkpoint in model_dir, or an unreadable one.
     """
-    from condgan.training.trainer import build_gan
-
     config_path = os.path.join(model_dir, CONFIG_NAME)
     if not os.path.isfile(config_path):
         raise CheckpointError(f"{model_dir} is not a condgan run directory (no {CONFIG_NAME})")

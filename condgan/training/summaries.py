@@ -14,6 +14,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from condgan.evaluation.features import log_mel, spectrogram_images
+from condgan.evaluation.metrics import mean_pairwise_distance
+
 NUM_CAPTIONS = 4
 NUM_Z = 4
 
@@ -27,9 +30,6 @@ def z_diversity_estimate(gan, text_embedding: np.ndarray, real_audio: np.ndarray
       text_embedding: float32[C, text_dim], one row per caption.
       real_audio: float32[M, L] real clips (M >= 2) for the denominator.
     """
-    from condgan.evaluation.features import log_mel
-    from condgan.evaluation.metrics import mean_pairwise_distance
-
     c_count = len(text_embedding)
     rep = np.repeat(np.asarray(text_embedding, np.float32), num_z, axis=0)
     z = tf.random.stateless_normal((c_count * num_z, gan.model_config.latent_dim), seed=[seed, 7])
@@ -49,8 +49,6 @@ def write_media(gan, summary_batch, sample_rate: int, step: int) -> None:
       gan: a CondGAN.
       summary_batch: (audio float32[M, L, 1], text_embedding float32[M, E], captions) numpy.
     """
-    from condgan.evaluation.features import spectrogram_images
-
     audio, text_embedding, captions = summary_batch[0], summary_batch[1], summary_batch[2]
     real = np.asarray(audio, np.float32)[..., 0] if np.ndim(audio) == 3 else np.asarray(audio)
     captions = [c.decode() if isinstance(c, bytes) else str(c) for c in captions]

@@ -13,7 +13,8 @@ mel axis, labelled in Hz; the time axis is in seconds.
 
 Functions:
   spectrogram_grid: rows (e.g. captions, wrapped) x columns (e.g. seeds / z)
-    (`grid_figure` gives its Figure).
+    (`grid_figure` gives its Figure); `save_spectrogram_grid` adds a sidecar
+    text file of the labels.
   spectrogram_figure / spectrogram_figures: one clip per picture (the cells of
     the listening page).
   plot_curves: metrics against training steps, several runs on one figure.
@@ -27,11 +28,14 @@ import os
 import textwrap
 from typing import Mapping, Sequence
 
+import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from condgan import fileio
+from condgan.evaluation.features import DEFAULT_DYNAMIC_RANGE_DB, NUM_MEL_BINS, log_mel, mel_edges
 
-DEFAULT_DYNAMIC_RANGE_DB = 80.0
 COLORMAP = "magma"
 # Inches per grid cell and for the row captions; DPI of the written PNGs.
 CELL_WIDTH, CELL_HEIGHT, CAPTION_WIDTH = 1.7, 1.15, 2.0
@@ -64,8 +68,6 @@ def log_mel_db(clips, sample_rate: int) -> np.ndarray:
     Returns:
       float32[batch, 128, frames], lowest mel band in row 0.
     """
-    from condgan.evaluation.features import log_mel
-
     natural = log_mel(np.asarray(clips, np.float32), sample_rate).numpy()
     return np.transpose(natural * (20.0 / math.log(10.0)), (0, 2, 1)).astype(np.float32)
 
@@ -125,6 +127,65 @@ def spectrogram_grid(path: str | os.PathLike, clips, sample_rate: int,
     _check_range(dynamic_range_db)
     _save(grid_figure(clips, sample_rate, row_labels, col_labels, title, dynamic_range_db), path)
     return path
+
+
+def save_spectrogram_grid(path: str | os.PathLike, clips, sample_rate: int,
+                          row_labels: Sequence[str],
+                          col_labels: Sequence[str] | None = None,
+                          dynamic_range_db: float = DEFAULT_DYNAMIC_RANGE_DB) -> str:
+    """Writes `spectrogram_grid` (rows: captions, columns: z) and a sidecar file of its labels.
+
+    The picture: the row labels (wrapped) at the left, the column labels on
+    top, frequency (Hz, mel scale) and time (s) axes, and a dB colour bar; all
+    cells share one dB scale, so a quiet or silent clip looks quiet. The
+    labels also go to a sidecar text file `<path without .png>.labels.txt`,
+    for scripts. Both files are written atomically (`condgan.fileio`; local
+    paths only).
+
+    Args:
+      path: output .png path (its directory is created if needed).
+      clips: float32[rows, cols, length] waveforms.
+      sample_rate: Hz of `clips`.
+      row_labels: `rows` strings, top to bottom (e.g. the captions).
+      col_labels: `cols` strings, left to right (default "z0", "z1", ...).
+      dynamic_range_db: > 0, dB of magnitude shown between the floor and the
+        loudest bin.
+
+    Returns:
+      The path of the sidecar labels file.
+
+    Raises:
+      ValueError: if `clips` is not [rows, cols, length] or the labels do not
+        match its rows / columns; nothing is written then.
+    """
+    path = os.fspath(path)
+    clips = np.asarray(clips)
+    if clips.ndim != 3 or min(clips.shape) < 1:
+        raise ValueError(f"clips must be float32[rows, cols, length] and non-empty, "
+                         f"got shape {clips.shape}")
+    rows, cols, length = clips.shape
+    row_labels = [str(label) for label in row_labels]
+    if len(row_labels) != rows:
+        raise ValueError(f"row_labels has {len(row_labels)} entries, clips has {rows} rows")
+    if col_labels is None:
+        col_labels = [f"z{j}" for j in range(cols)]
+    col_labels = [str(label) for label in col_labels]
+    if len(col_labels) != cols:
+        raise ValueError(f"col_labels has {len(col_labels)} entries, clips has {cols} columns")
+
+    spectrogram_grid(path, clips, sample_rate, row_labels, col_labels,
+                     dynamic_range_db=dynamic_range_db)
+    stem = path[:-4] if path.lower().endswith(".png") else path
+    labels_path = stem + ".labels.txt"
+    lines = [f"{os.path.basename(path)}: log-mel spectrograms, {sample_rate} Hz, "
+             f"{length} samples, one dB scale for all cells "
+             f"({dynamic_range_db:g} dB range); low frequencies at the bottom of each cell.",
+             "", "rows (top to bottom):"]
+    lines += [f"  {i}: {label}" for i, label in enumerate(row_labels)]
+    lines += ["", "columns (left to right):"]
+    lines += [f"  {j}: {label}" for j, label in enumerate(col_labels)]
+    fileio.atomic_write_text(labels_path, "\n".join(lines) + "\n")
+    return labels_path
 
 
 def grid_figure(clips: np.ndarray, sample_rate: int, row_labels: Sequence[str],
@@ -377,8 +438,6 @@ def mel_axis_ticks(sample_rate: int, sparse: bool = False) -> tuple[list[float],
     (1127 ln(1 + f / 700)) from the lower to the upper edge. `sparse` keeps
     only `SPARSE_FREQUENCY_TICKS` (for small cells).
     """
-    from condgan.evaluation.features import NUM_MEL_BINS, mel_edges
-
     lower, upper = mel_edges(sample_rate)
     lo, hi = _hz_to_mel(lower), _hz_to_mel(upper)
     step = (hi - lo) / (NUM_MEL_BINS + 1)
@@ -404,8 +463,6 @@ def _time_ticks(duration: float) -> list[float]:
 
 
 def _colormap():
-    import matplotlib
-
     cmap = matplotlib.colormaps[COLORMAP].copy()
     cmap.set_bad("white")
     return cmap
@@ -422,9 +479,6 @@ def _draw(ax, db_rel: np.ndarray, sample_rate: int, length: int, dynamic_range_d
 
 
 def _figure(width: float, height: float, layout: str | None = "constrained"):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig

@@ -1,5 +1,9 @@
 """Measuring code of `condgan-bench`: matmul peaks, training steps, input pipeline, serving.
 
+Part of the app (`condgan.training`), not of the library: it builds the Trainer's
+step (`condgan.training.trainer`). The PyTorch WaveGAN peer it is compared with
+lives outside the package, in experiments/bench/torch_wavegan.py (a checkout only).
+
 Everything here measures one thing in the calling process and returns plain
 dicts of numbers; `condgan.training.bench_cli` runs each measurement in its own
 subprocess (so its peak resident memory is that of the measurement alone),
@@ -18,15 +22,36 @@ puts them side by side and writes the files. Conventions:
 
 from __future__ import annotations
 
+import collections
+import glob
+import json
 import math
 import os
 import platform
 import resource
 import statistics
+import tempfile
 import time
 from typing import Callable
 
+import keras
 import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401 (registers the tokenizer ops of the exported text encoder)
+from keras import ops
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+from condgan import data, precision, records, seeds
+from condgan.config import Config
+from condgan.export import export_generator
+from condgan.method import CondAugment, TextProjection, build_conditioner
+from condgan.nets import build_discriminator, build_generator
+from condgan.nets.film import FiLM
+from condgan.nets.phase_shuffle import PhaseShuffle
+from condgan.nets.projection import InnerProduct
+from condgan.nets.spectral import LogMagnitudeSTFT, SpectralSynthesis
+from condgan.seeds import derive_seed
+from condgan.training.trainer import Trainer, build_gan
 
 # --- the machine -------------------------------------------------------------------------
 
@@ -51,10 +76,6 @@ def other_runnable_processes(samples: int = 20, interval: float = 0.05) -> float
 
 def machine_info() -> dict:
     """CPU count, load average, CPU model and flags of interest, library versions."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-    from condgan import precision  # pylint: disable=g-import-not-at-top
-
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -80,6 +101,12 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def set_threads(intra: int, inter: int) -> None:
+    """TensorFlow's intra- and inter-op thread pools (before this process runs an op)."""
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
 
 
 def peak_rss_mb() -> float:
@@ -140,8 +167,6 @@ def matmul_peak(dtype: str = "float32", n: int = 2048, calls: int = 10, warmup: 
     Returns:
       {"gflops": at the median time, "median_ms": ..., "n": n, "dtype": dtype}.
     """
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
     rng = np.random.default_rng(0)
     a = tf.cast(tf.constant(rng.normal(size=(n, n)).astype(np.float32)), dtype)
     b = tf.cast(tf.constant(rng.normal(size=(n, n)).astype(np.float32)), dtype)
@@ -169,7 +194,7 @@ def layer_forward_flops(layer, input_shape, output_shape) -> float:
     TextProjection and FiLM (FiLM's scale and shift: 2 per element of x),
     InnerProduct (2 per element), `SpectralNormalization` as the layer it
     wraps (its power iteration, two matrix-vector products, is counted too),
-    and the FFTs of `condgan.spectral` (2.5 N log2 N per frame; the window and
+    and the FFTs of `condgan.nets.spectral` (2.5 N log2 N per frame; the window and
     the magnitude/phase arithmetic are not counted). Every other layer is 0.
 
     Args:
@@ -181,13 +206,6 @@ def layer_forward_flops(layer, input_shape, output_shape) -> float:
     Returns:
       float FLOPs for one example.
     """
-    import keras  # pylint: disable=g-import-not-at-top
-
-    from condgan import layers as cl  # pylint: disable=g-import-not-at-top
-    from condgan import spectral  # pylint: disable=g-import-not-at-top
-    from condgan.film import FiLM  # pylint: disable=g-import-not-at-top
-    from condgan.projection import InnerProduct  # pylint: disable=g-import-not-at-top
-
     def positions(shape) -> int:
         return int(np.prod([d for d in shape[1:-1]])) if len(shape) > 2 else 1
 
@@ -207,18 +225,18 @@ def layer_forward_flops(layer, input_shape, output_shape) -> float:
         kh, kw = layer.kernel_size
         return (2.0 * kh * kw * input_shape[-1] * layer.filters * output_shape[1] * output_shape[2]
                 / layer.groups)
-    if isinstance(layer, cl.CondAugment):
+    if isinstance(layer, CondAugment):
         return 2.0 * input_shape[-1] * 2 * layer.dim
-    if isinstance(layer, cl.TextProjection):
+    if isinstance(layer, TextProjection):
         return 2.0 * input_shape[-1] * layer.dim
     if isinstance(layer, FiLM):
         x_shape, c_shape = input_shape
         return 2.0 * c_shape[-1] * 2 * layer.channels + 2.0 * int(np.prod(x_shape[1:]))
     if isinstance(layer, InnerProduct):
         return 2.0 * int(np.prod(input_shape[0][1:]))
-    if isinstance(layer, spectral.LogMagnitudeSTFT):
+    if isinstance(layer, LogMagnitudeSTFT):
         return output_shape[1] * _fft_flops(layer.frame)
-    if isinstance(layer, spectral.SpectralSynthesis):
+    if isinstance(layer, SpectralSynthesis):
         return layer.frames * _fft_flops(layer.frame)
     return 0.0
 
@@ -226,8 +244,6 @@ def layer_forward_flops(layer, input_shape, output_shape) -> float:
 def model_forward_flops(model) -> float:
     """Forward FLOPs of a functional Keras model for one example (sum of
     `layer_forward_flops` over its layers; nested functional models recurse)."""
-    import keras  # pylint: disable=g-import-not-at-top
-
     def shape(t):
         if isinstance(t, (list, tuple)):
             return [tuple(x.shape) for x in t]
@@ -247,8 +263,14 @@ def model_forward_flops(model) -> float:
     return total
 
 
-def train_step_flops(config) -> dict:
-    """Analytic FLOPs of one `CondGAN.gan_step` of `config` (a `condgan.config.Config`).
+# G terms that make a second fake from a second z (`Step.fake_2`), and those that read the
+# critic's view of the real clips (`Step.real_audio_vectors`) in the generator update.
+SECOND_FAKE_TERMS = ("mode_seeking", "z_diversity")
+REAL_VIEW_TERMS = ("cond_contrastive",)
+
+
+def train_step_flops(config: Config) -> dict:
+    """Analytic FLOPs of one `CondGAN.gan_step` of `config`.
 
     With C, G, D the forward FLOPs per example of conditioner, generator and
     discriminator (`model_forward_flops`) and B the batch size, a backward pass
@@ -256,31 +278,42 @@ def train_step_flops(config) -> dict:
 
     - one critic update: C + G forward (the fake, no gradient), D forward and
       backward on the real and the fake batch: 2 x 3D, plus 3D for the
-      mismatched pairs (train.mismatch_weight > 0), plus 6D for WGAN-GP's
-      penalty (its graph, D forward and the input gradient = 2D, differentiated
-      again: 3 x 2D);
-    - the generator update: C and G forward and backward (3C + 3G, twice 3G
-      with the mode-seeking term's second fake), D forward and its input
-      gradient (2D; D's weight gradients are not asked for).
+      mismatched pairs (objective.params.adversarial.mismatch_share > 0), plus
+      6D for WGAN-GP's penalty (d term gradient_penalty; its graph, D forward and
+      the input gradient = 2D, differentiated again: 3 x 2D);
+    - the generator update: C and G forward and backward (3C + 3G, plus 3G for
+      the second fake of the terms in `SECOND_FAKE_TERMS`), D forward and its
+      input gradient (2D; D's weight gradients are not asked for), plus D
+      forward on the real clips for the terms in `REAL_VIEW_TERMS`.
+
+    The terms' own arithmetic (InfoNCE logits, the z-diversity STFTs, the KL)
+    is left out.
+
+    Args:
+      config: a validated `condgan.config.Config`.
 
     Returns:
-      {"total": FLOPs of one step, "per_example": {"conditioner", "generator",
-      "discriminator"} forward FLOPs, "critic_update", "generator_update"}.
+      {"total": FLOPs of one step, "batch_size": B, "per_example": {"conditioner",
+      "generator", "discriminator"} forward FLOPs, "critic_update",
+      "generator_update"}.
     """
-    from condgan import models  # pylint: disable=g-import-not-at-top
-    from condgan.seeds import derive_seed  # pylint: disable=g-import-not-at-top
-
-    m, t = config.model, config.train
-    c = model_forward_flops(models.build_conditioner(m, seed=0))
-    g = model_forward_flops(models.build_generator(m))
-    d = model_forward_flops(models.build_discriminator(m, seed=derive_seed(0, 1)))
+    m, t, objective = config.model, config.train, config.objective
+    c = model_forward_flops(build_conditioner(m, seed=0))
+    g = model_forward_flops(build_generator(m))
+    d = model_forward_flops(build_discriminator(m, seed=derive_seed(0, 1)))
+    d_terms, g_terms = objective.weights("d"), objective.weights("g")
     b = t.batch_size
     critic = c + g + 2 * 3 * d
-    if t.mismatch_weight > 0:
+    if "adversarial" in d_terms and objective.params.get("adversarial", {}).get(
+            "mismatch_share", 0.0) > 0:
         critic += 3 * d
-    if t.loss == "wgan_gp" and t.gp_weight > 0:
+    if "gradient_penalty" in d_terms:
         critic += 6 * d
-    gen = 3 * c + 3 * g * (2 if t.mode_seeking_weight > 0 else 1) + 2 * d
+    gen = 3 * c + 3 * g + 2 * d
+    if any(name in g_terms for name in SECOND_FAKE_TERMS):
+        gen += 3 * g
+    if any(name in g_terms for name in REAL_VIEW_TERMS):
+        gen += d
     return {"total": b * (t.n_critic * critic + gen), "batch_size": b,
             "per_example": {"conditioner": c, "generator": g, "discriminator": d},
             "critic_update": b * critic, "generator_update": b * gen}
@@ -291,8 +324,6 @@ def train_step_flops(config) -> dict:
 
 def random_batch(model_config, batch_size: int, seed: int = 0):
     """(audio float32[B, L, 1] uniform in [-1, 1], unit-norm text float32[B, text_dim])."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
     rng = np.random.default_rng(seed)
     audio = rng.uniform(-1, 1, (batch_size, model_config.length, 1)).astype(np.float32)
     text = rng.normal(size=(batch_size, model_config.text_dim)).astype(np.float32)
@@ -312,10 +343,6 @@ def make_train_step(config, jit_compile: bool = False, fused_d_pass: bool | None
     Returns:
       (step callable returning the step's values, the Trainer).
     """
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-    from condgan.training.trainer import Trainer, build_gan  # pylint: disable=g-import-not-at-top
-
     gan = build_gan(config)
     if fused_d_pass is not None:
         gan.fused_d_pass = bool(fused_d_pass)
@@ -350,18 +377,14 @@ def train_step_benchmark(config, calls: int, warmup: int = 2, **step_kwargs) -> 
 
 
 def where_chain_phase_shuffle(layer, x, training=None):
-    """`condgan.layers.PhaseShuffle.call` as it was before issue 9: one `where` per
-    possible shift (the A of the phase-shuffle speed attempt; the layer now uses one
-    batched gather). Same output, same random stream."""
-    import keras  # pylint: disable=g-import-not-at-top
-    from keras import ops  # pylint: disable=g-import-not-at-top
-
+    """`PhaseShuffle.call` (condgan.nets.phase_shuffle) as it was before issue 9: one
+    `where` per possible shift (the A of the phase-shuffle speed attempt; the layer now
+    uses one batched gather). Same output, same random stream."""
     if not training or layer.rad == 0:
         return x
     rad = layer.rad
     time_steps = ops.shape(x)[1]
-    shifts = keras.random.randint((ops.shape(x)[0], 1, 1), minval=-rad, maxval=rad + 1,
-                                  dtype="int32", seed=layer.seed_generator)
+    shifts = seeds.randint((ops.shape(x)[0], 1, 1), -rad, rad + 1, layer.seed_generator)
     padded = ops.pad(x, [[0, 0], [rad, rad], [0, 0]], mode="reflect")
     out = x
     for s in range(-rad, rad + 1):
@@ -375,19 +398,17 @@ def where_chain_phase_shuffle(layer, x, training=None):
 def phase_shuffle_comparison(config, rounds: int) -> dict:
     """The step with `PhaseShuffle`'s batched gather against the same step traced with
     `where_chain_phase_shuffle` swapped in, interleaved."""
-    from condgan import layers  # pylint: disable=g-import-not-at-top
-
     gather_step, _ = make_train_step(config)
     gather_step()
-    original = layers.PhaseShuffle.call
+    original = PhaseShuffle.call
     where_step, _ = make_train_step(config)
-    layers.PhaseShuffle.call = where_chain_phase_shuffle
+    PhaseShuffle.call = where_chain_phase_shuffle
     try:
         where_step()  # traces with the where chain
     finally:
-        layers.PhaseShuffle.call = original
+        PhaseShuffle.call = original
     return interleaved({"where chain (before)": where_step,
-                        "one gather (layers.PhaseShuffle)": gather_step}, rounds)
+                        "one gather (PhaseShuffle)": gather_step}, rounds)
 
 
 def host_sync_comparison(config, steps: int, rounds: int) -> dict:
@@ -405,7 +426,7 @@ def host_sync_comparison(config, steps: int, rounds: int) -> dict:
     def without_reads():
         for _ in range(steps):
             values = step()
-        float(values["d_loss"])  # one read at the end
+        float(values["d_total"])  # one read at the end
 
     return interleaved({"read every step": with_reads, "no reads": without_reads}, rounds, 1)
 
@@ -422,13 +443,6 @@ def profile_train_step(config, calls: int = 3, top: int = 15) -> dict:
       of all threads per step, "ops": [(op type, share of op time, ms per step)]
       for the `top` largest}.
     """
-    import collections  # pylint: disable=g-import-not-at-top
-    import glob  # pylint: disable=g-import-not-at-top
-    import tempfile  # pylint: disable=g-import-not-at-top
-
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=g-import-not-at-top
-
     step, _ = make_train_step(config)
     step()
     step()
@@ -470,8 +484,6 @@ def write_synthetic_dataset(out_dir: str, num_clips: int, clip_length: int, num_
     Returns:
       Its `condgan.records.DatasetCard` (also written to out_dir).
     """
-    from condgan import records  # pylint: disable=g-import-not-at-top
-
     rng = np.random.default_rng(seed)
     captions = [f"synthetic sound number {i}" for i in range(num_captions)]
     examples = []
@@ -519,8 +531,6 @@ def input_pipeline_benchmark(work_dir: str, length: int, batch_size: int, num_cl
     """clips/s of `condgan.data.make_dataset` in its training configuration (shuffled,
     repeated, non-deterministic order) over synthetic shards written to `work_dir`
     (in the page cache: parsing, cropping, embedding lookup and batching, not disk)."""
-    from condgan import data  # pylint: disable=g-import-not-at-top
-
     card = write_synthetic_dataset(work_dir, num_clips, length, num_captions,
                                    examples_per_shard=max(1, num_clips // 8))
     rng = np.random.default_rng(1)
@@ -541,9 +551,6 @@ CAPTIONS = ("a dog barks", "a door slams", "thunder rumbles", "glass shatters",
 def export_for_benchmark(config, text_encoder: str, output_dir: str) -> str:
     """Exports an untrained CondGAN of `config` with `text_encoder` (as condgan-export
     does for a run): the SavedModel's speed does not depend on its weights' values."""
-    from condgan.export import export_generator  # pylint: disable=g-import-not-at-top
-    from condgan.training.trainer import build_gan  # pylint: disable=g-import-not-at-top
-
     gan = build_gan(config)
     return export_generator(gan, text_encoder, config.model.sample_rate, output_dir,
                             config.to_dict())
@@ -559,11 +566,6 @@ def savedmodel_benchmark(export_dir: str, calls: int, warmup: int = 3,
       "clip_seconds", "realtime_batch1", "realtime_batch64" (seconds of audio per wall
       second)}.
     """
-    import json  # pylint: disable=g-import-not-at-top
-
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    import tensorflow_text  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
-
     start = time.perf_counter()
     model = tf.saved_model.load(export_dir)
     serve = model.signatures["serving_default"]
@@ -592,118 +594,24 @@ def savedmodel_benchmark(export_dir: str, calls: int, warmup: int = 3,
                 large_batch * clip_seconds / (batchn["median_ms"] / 1000.0)}
 
 
-# --- the PyTorch peer --------------------------------------------------------------------
+# --- a peer ------------------------------------------------------------------------------
 
 
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
-    except ImportError:
-        return False
-    return True
+def peer_comparison(config: Config, peer_step: Callable[[], object], rounds: int,
+                    peer_name: str = "pytorch peer") -> dict:
+    """Another implementation's training step (e.g. the PyTorch WaveGAN of
+    experiments/bench/torch_wavegan.py) against condgan's step of `config`, interleaved
+    in this process.
 
-
-def torch_wavegan(model_dim: int, length: int = 16384, latent_dim: int = 100):
-    """The PyTorch WaveGAN peer: (generator, discriminator) torch modules.
-
-    Written here to match mostafaelaraby/wavegan-pytorch (models.py) with
-    `upsample=False`: G = Linear(latent, 16 * 16d) -> ReLU -> five
-    ConvTranspose1d(kernel 25, stride 4, padding 11, output_padding 1), ReLU
-    between, tanh last; D = five Conv1d(kernel 25, stride 4, padding 11) with
-    leaky ReLU 0.2 -> Linear(256 d, 1). No batch norm. That repository's phase
-    shuffle is never applied (its flag is `shift_factor == 0`), so there is none
-    here either; it is unconditional, so D reads no caption.
-
-    Raises:
-      ValueError: length is not 16384 (the peer's only 5-layer length).
-    """
-    import torch  # pylint: disable=g-import-not-at-top
-    from torch import nn  # pylint: disable=g-import-not-at-top
-
-    if length != 16384:
-        raise ValueError(f"the PyTorch peer is built for length 16384, got {length}")
-    d = model_dim
-
-    class Generator(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(latent_dim, 16 * 16 * d)
-            widths = [16 * d, 8 * d, 4 * d, 2 * d, d, 1]
-            self.deconvs = nn.ModuleList(
-                nn.ConvTranspose1d(widths[i], widths[i + 1], 25, 4, padding=11, output_padding=1)
-                for i in range(5))
-
-        def forward(self, z):
-            x = torch.relu(self.fc(z).view(-1, 16 * d, 16))
-            for layer in self.deconvs[:-1]:
-                x = torch.relu(layer(x))
-            return torch.tanh(self.deconvs[-1](x))
-
-    class Discriminator(nn.Module):
-        def __init__(self):
-            super().__init__()
-            widths = [1, d, 2 * d, 4 * d, 8 * d, 16 * d]
-            self.convs = nn.ModuleList(
-                nn.Conv1d(widths[i], widths[i + 1], 25, stride=4, padding=11) for i in range(5))
-            self.fc = nn.Linear(256 * d, 1)
-
-        def forward(self, x):
-            for layer in self.convs:
-                x = nn.functional.leaky_relu(layer(x), 0.2)
-            return self.fc(x.reshape(x.shape[0], -1))
-
-    return Generator(), Discriminator()
-
-
-def torch_peer_step(model_dim: int, batch_size: int, threads: int = 2, length: int = 16384,
-                    latent_dim: int = 100):
-    """A zero-argument callable: one hinge step of the PyTorch peer, one D update (real +
-    fake) and one G update, Adam(1e-4, 0.5, 0.9), `threads` intra-op threads.
-
-    Raises:
-      ImportError: torch is not installed (the `bench` extra).
-    """
-    import torch  # pylint: disable=g-import-not-at-top
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    g, d = torch_wavegan(model_dim, length, latent_dim)
-    g_opt = torch.optim.Adam(g.parameters(), 1e-4, betas=(0.5, 0.9))
-    d_opt = torch.optim.Adam(d.parameters(), 1e-4, betas=(0.5, 0.9))
-    real = torch.rand(batch_size, 1, length) * 2 - 1
-
-    def step():
-        z = torch.randn(batch_size, latent_dim)
-        with torch.no_grad():
-            fake = g(z)
-        d_opt.zero_grad(set_to_none=True)
-        d_loss = torch.relu(1 - d(real)).mean() + torch.relu(1 + d(fake)).mean()
-        d_loss.backward()
-        d_opt.step()
-        g_opt.zero_grad(set_to_none=True)
-        g_loss = -d(g(torch.randn(batch_size, latent_dim))).mean()
-        g_loss.backward()
-        g_opt.step()
-        return float(d_loss), float(g_loss)
-
-    return step
-
-
-def torch_peer_comparison(config, rounds: int, threads: int = 2) -> dict:
-    """The PyTorch peer's step against condgan's step of `config` (its WaveGAN width,
-    length and batch), interleaved in this process.
+    Args:
+      config: condgan's config (give the peer the same width, length and batch).
+      peer_step: a zero-argument callable running one step of the peer.
+      rounds: alternations of the two.
+      peer_name: the peer's key in the result.
 
     Returns:
-      `interleaved` of {"pytorch peer", "condgan"}: condgan's "speedup_vs_first" is
-      how many times faster than the peer it is; plus "threads" and "torch" (version).
-
-    Raises:
-      ImportError: torch is not installed (the `bench` extra).
+      `interleaved` of {peer_name, "condgan"}: condgan's "speedup_vs_first" is how many
+      times faster than the peer it is.
     """
-    import torch  # pylint: disable=g-import-not-at-top
-
-    peer = torch_peer_step(config.model.model_dim, config.train.batch_size, threads,
-                           config.model.length, config.model.latent_dim)
     ours, _ = make_train_step(config)
-    return {**interleaved({"pytorch peer": peer, "condgan": ours}, rounds), "threads": threads,
-            "torch": torch.__version__}
+    return interleaved({peer_name: peer_step, "condgan": ours}, rounds)
