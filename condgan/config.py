@@ -206,9 +206,10 @@ class ObjectiveConfig:
 
     `d` and `g` map a term's name to its weight; a term of weight 0 is off and not
     computed. A config that gives `d`, `g` or `params` is merged onto the defaults
-    key by key, so set a default term to 0 to turn it off. Each player's loss is sum(weight * term), summed in the
-    order written. `params` maps a term's name to its hyper-parameters (e.g.
-    {"contrastive": {"temperature": 0.1}}); what is not given takes the term's default.
+    key by key, so set a default term to 0 to turn it off. Each player's loss is
+    sum(weight * term), summed in the order written. `params` maps a term's name to its
+    hyper-parameters (e.g. {"contrastive": {"temperature": 0.1}}); what is not given takes
+    the term's default.
     Which names exist is the registry's (`condgan.objective.registry.TERMS`).
     """
 

@@ -306,6 +306,7 @@ class CondGAN(keras.Model):
           dict: "g_total", "g_<term>" of each active term, its reports, and "replayed"
           (the share of replayed rows) with replay on; unscaled values.
         """
+        text_embedding = tf.convert_to_tensor(text_embedding, tf.float32)
         batch_size = tf.shape(text_embedding)[0]
         z = self._sample_z(batch_size)
         cfg = self.model_config
@@ -327,6 +328,9 @@ class CondGAN(keras.Model):
         values = {}
         with tf.GradientTape() as tape:
             fresh_c = self.conditioner(text_embedding, training=True)
+            # Read now: under MirroredStrategy the replicas share the layer, and another
+            # replica's call (while this one waits in replay's all_gather) replaces its losses.
+            conditioner_losses = list(self.conditioner.losses)
             critic_text, c = text_embedding, fresh_c
             if self.replay is not None:
                 critic_text, c, mask = self.replay(text_embedding, fresh_c, training=True)
@@ -334,7 +338,7 @@ class CondGAN(keras.Model):
             fake = self.generator([z, c], training=True)
             fake_logits, fake_a, fake_u = self.discriminate(fake, critic_text)
             step.update(fresh_c=fresh_c, c=c, critic_text_embedding=critic_text,
-                        conditioner_losses=list(self.conditioner.losses), fake=fake,
+                        conditioner_losses=conditioner_losses, fake=fake,
                         fake_logits=fake_logits, fake_audio_vectors=fake_a,
                         fake_caption_vectors=fake_u)
             values.update(self.objective.losses("g", step))

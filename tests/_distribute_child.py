@@ -17,20 +17,24 @@ import numpy as np
 TEXT_DIM = 16
 
 
-def tiny_config(**overrides):
-    from condgan.config import Config
+def tiny_config(*assignments):
+    """A tiny run of the first base (the library's defaults are the spectral recipe) with
+    WGAN-GP and a little mode seeking, then "section.key[.sub]=value" assignments (as --set)."""
+    from _configs import base  # tests/_configs.py; TensorFlow must not start before the devices
 
-    cfg = Config()
-    m = cfg.model
-    m.length, m.model_dim, m.text_dim, m.cond_dim, m.latent_dim = 1024, 4, TEXT_DIM, 8, 8
-    m.replay, m.replay_capacity, m.replay_prob, m.replay_fraction = True, 16, 1.0, 1.0
-    t = cfg.train
-    t.batch_size, t.n_critic, t.steps, t.checkpoint_every, t.summary_every = 4, 2, 4, 2, 2
-    t.n_critic, t.mode_seeking_weight = 1, 1e-3
-    for key, value in overrides.items():
-        section, name = key.split("__")
-        setattr(getattr(cfg, section), name, value)
-    return cfg.validate()
+    from condgan.config import Config, set_value
+
+    d = base("wavegan").to_dict()
+    d["model"].update(length=1024, model_dim=4, text_dim=TEXT_DIM, cond_dim=8, latent_dim=8,
+                      replay=True, replay_capacity=16, replay_prob=1.0, replay_fraction=1.0)
+    d["objective"]["adversarial"] = "wgan_gp"
+    d["objective"]["d"]["gradient_penalty"] = 10.0
+    d["objective"]["g"]["mode_seeking"] = 1e-3
+    d["train"].update(batch_size=4, n_critic=1, steps=4, checkpoint_every=2, summary_every=2,
+                      g_learning_rate=1e-4, d_learning_rate=1e-4)
+    for assignment in assignments:
+        set_value(d, assignment)
+    return Config.from_dict(d)
 
 
 def batches(n, batch=4, seed=0):
@@ -50,18 +54,14 @@ def build_sgd(cfg, strategy):
     import keras
 
     from condgan.gan import CondGAN
+    from condgan.objective import Objective
 
     keras.utils.set_random_seed(cfg.train.seed)
     t = cfg.train
     with strategy.scope():
         gan = CondGAN(cfg.model, seed=t.seed)
         gan.compile(g_optimizer=keras.optimizers.SGD(0.01), d_optimizer=keras.optimizers.SGD(0.01),
-                    loss=t.loss, gp_weight=t.gp_weight, n_critic=t.n_critic,
-                    mode_seeking_weight=t.mode_seeking_weight, mismatch_weight=t.mismatch_weight,
-                    contrastive_weight=t.contrastive_weight,
-                    contrastive_temperature=t.contrastive_temperature,
-                    cond_contrastive_weight=t.cond_contrastive_weight,
-                    contrastive_fake_negatives=t.contrastive_fake_negatives)
+                    objective=Objective(cfg.objective, cfg.model), n_critic=t.n_critic)
         gan.build_optimizers()
     # One critic call over real and fake (2B rows) draws its dropout masks and phase
     # shifts for 2B rows, which global_batch_streams cannot slice into the replicas'
@@ -100,15 +100,14 @@ def mirrored(out_path):
     report = {"replicas": mirrored_strategy.num_replicas_in_sync, "configs": {}}
     configs = {
         # GP, KL, mode seeking, dropout, phase shuffle, ring replay, G's weight averages.
-        "wgan_gp": tiny_config(model__ema_decay=0.5),
-        # hinge with mismatched captions, both contrastive terms (D's with the fakes as
-        # negatives: the same all_gather path as without them, plus one tensor), reservoir
-        # replay.
-        "hinge": tiny_config(train__loss="hinge", train__mismatch_weight=0.5,
-                             train__contrastive_weight=1.0, model__contrastive_dim=4,
-                             train__cond_contrastive_weight=1.0,
-                             train__contrastive_fake_negatives=True,
-                             model__replay_memory="reservoir"),
+        "wgan_gp": tiny_config("model.ema_decay=0.5"),
+        # hinge with mismatched captions, both contrastive terms and the c-contrastive
+        # term (all_gather paths), reservoir replay.
+        "hinge": tiny_config("objective.adversarial=hinge", "objective.d.gradient_penalty=0",
+                             "objective.params.adversarial.mismatch_share=0.5",
+                             "objective.d.contrastive=1.0", "objective.g.contrastive=1.0",
+                             "objective.g.cond_contrastive=1.0", "model.contrastive_dim=4",
+                             "model.replay_memory=reservoir"),
     }
     for name, cfg in configs.items():
         ds = batches(2)
@@ -164,7 +163,8 @@ def replica_draws(strategy):
     """Per-replica draws in the default (fold-in) mode, from identical inputs."""
     import tensorflow as tf
 
-    from condgan.layers import PhaseShuffle, TextProjection
+    from condgan.method.text_projection import TextProjection
+    from condgan.nets.phase_shuffle import PhaseShuffle
     from condgan.training.trainer import Trainer
 
     cfg = tiny_config()
@@ -237,8 +237,8 @@ def _worker(task_index, model_dir, out_path, steps, delay, stop):
     strategy = distribute.make_strategy("multi_worker")
     import tensorflow as tf  # noqa: F401 (after the strategy, as run.py does)
 
-    cfg = tiny_config(train__steps=steps, train__checkpoint_every=2, train__summary_every=100,
-                      train__strategy="multi_worker")
+    cfg = tiny_config(f"train.steps={steps}", "train.checkpoint_every=2",
+                      "train.summary_every=100", "train.strategy=multi_worker")
     trainer = Trainer(build_gan(cfg, strategy), strategy)
 
     def make_iterator(start_step):

@@ -21,6 +21,10 @@ from condgan import distribute
 from condgan.config import Config, ConfigError
 
 CHILD = str(pathlib.Path(__file__).with_name("_distribute_child.py"))
+# Seconds a worker may take to stop by itself once its peer has died. README promises
+# seconds; the margin is for a loaded CI machine (it took 6.6 s on this 2-core machine
+# with other jobs running).
+PEER_STOP_TIMEOUT = 120
 ROOT = str(pathlib.Path(__file__).resolve().parents[1])
 
 
@@ -130,7 +134,7 @@ def test_two_replicas_match_one_device_at_the_same_global_batch(mirrored_report,
     # With the streams made equal (seeds.global_batch_streams), 2 replicas x 2 rows must
     # give the losses and updated state of one device x 4 rows: GP, KL, mode seeking,
     # ring replay, G's weight averages (wgan_gp); hinge, mismatched captions,
-    # both contrastive terms, reservoir (hinge).
+    # both contrastive terms, the c-contrastive term, reservoir (hinge).
     # The optimizer is SGD, whose update shows a gradient scaled by the wrong factor.
     rows = mirrored_report["configs"][config]
     assert mirrored_report["replicas"] == 2
@@ -143,7 +147,7 @@ def test_two_replicas_match_one_device_at_the_same_global_batch(mirrored_report,
     assert rows["replay_count"] == 8  # both steps' 4 global rows were written
     if config == "hinge":
         assert rows["losses"]["d_contrastive"] > 0 and rows["losses"]["d_mismatch"] != 0
-        assert rows["losses"]["c_contrastive"] > 0
+        assert rows["losses"]["g_contrastive"] > 0 and rows["losses"]["g_cond_contrastive"] > 0
     if config == "wgan_gp":  # G's weight averages: updated once a step, the same everywhere
         assert rows["ema_updates"] == 2 and rows["ema_lag"] > 1e-4
         assert rows["ema_copies_max_diff"] == 0.0
@@ -283,7 +287,8 @@ def test_a_multi_worker_run_survives_preemption_and_a_kill_and_ends_with_identic
     assert stopped_at[1] == preempted_at and 2 <= preempted_at < steps, stopped_at
     assert newest_checkpoint(model_dir) == preempted_at
     # 2. A worker dies: kill -9 worker 1 after the next checkpoint; its peer cannot go on
-    # alone and ends with an error (or is killed in turn).
+    # alone and must end by itself with an error (README: "its peers stop within seconds").
+    # If the test has to kill it at the timeout, the test fails: that is no exit of its own.
     procs = start_workers(tmp_path, model_dir, steps=steps, delay=0.5, tag="second")
     next_checkpoint = (preempted_at // 2 + 1) * 2  # checkpoint_every=2
     wait_for(model_dir / "checkpoints" / f"ckpt-{next_checkpoint}.index", procs, tmp_path,
@@ -291,11 +296,13 @@ def test_a_multi_worker_run_survives_preemption_and_a_kill_and_ends_with_identic
     procs[1].send_signal(signal.SIGKILL)
     procs[1].wait()
     try:
-        procs[0].wait(timeout=30)
+        procs[0].wait(timeout=PEER_STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
         procs[0].kill()
         procs[0].wait()
-    assert procs[0].returncode != 0
+        pytest.fail(f"worker 0 was still running {PEER_STOP_TIMEOUT} s after its peer was "
+                    "killed (killed by the test): " + log_tail(tmp_path, "second", 0))
+    assert procs[0].returncode != 0, log_tail(tmp_path, "second", 0)
     assert not (tmp_path / "second-worker0.npz").exists()  # it did not finish
     killed_at = newest_checkpoint(model_dir)
     assert next_checkpoint <= killed_at < steps

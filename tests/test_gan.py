@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.python.framework import config as tf_config
 from _configs import base, compile_gan
+from tensorflow.python.framework import config as tf_config
 
 from condgan.config import Config, ConfigError
 from condgan.export import export_generator

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _configs import base
 
 from condgan.config import Config
 from condgan.training import loop, preemption
@@ -16,12 +17,17 @@ TEXT_DIM = 16
 
 
 def tiny_config() -> Config:
-    cfg = Config()
+    """A tiny run of the first base (the library's defaults are the spectral recipe) with
+    WGAN-GP and learning rates of 1e-4."""
+    cfg = base("wavegan")
+    cfg.objective.adversarial = "wgan_gp"
+    cfg.objective.d["gradient_penalty"] = 10.0
     m = cfg.model
     m.length, m.model_dim, m.text_dim, m.cond_dim, m.latent_dim = 1024, 4, TEXT_DIM, 8, 8
     m.replay_capacity, m.replay_prob = 16, 1.0
     t = cfg.train
     t.batch_size, t.n_critic, t.steps, t.checkpoint_every, t.summary_every = 4, 1, 4, 2, 2
+    t.g_learning_rate = t.d_learning_rate = 1e-4
     return cfg.validate()
 
 
@@ -265,7 +271,8 @@ def test_the_data_seed_of_a_resume_is_not_another_seeds_fresh_run():
     assert data_seed(0, 1) != data_seed(1, 0)
     seeds = {data_seed(s, k) for s in range(20) for k in range(20)}
     assert len(seeds) == 400
-    assert data_seed(3, 200) == data_seed(3, 200)  # deterministic
+    # A value recorded from the reference implementation of the hash (tests/test_seeds.py).
+    assert data_seed(3, 200) == 319665505
     assert all(0 <= s < 2**32 for s in seeds)
 
 
@@ -286,7 +293,7 @@ def test_a_nonfinite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_p
     cfg = tiny_config()
     cfg.train.steps, cfg.train.summary_every = 10, 100
     trainer = new_trainer(cfg)
-    with pytest.raises(FloatingPointError, match=r"non-finite \[.*'d_loss'.*\] at step 3; the "
+    with pytest.raises(FloatingPointError, match=r"non-finite \[.*'d_adversarial'.*\] at step 3; the "
                                                  r"state was saved to .*nonfinite-3.*skip_nonfinite"):
         loop.train(trainer, _nan_from(3), cfg, str(tmp_path), 8000, log=lambda s: None)
     assert latest(tmp_path).endswith("ckpt-2")

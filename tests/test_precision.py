@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from _configs import base
+
 from condgan import precision
 from condgan.config import Config, ConfigError
 from condgan.training.trainer import Trainer, build_gan

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from _configs import base
+
 from condgan.config import ConfigError
 from condgan.method import build_conditioner
 from condgan.nets import build_discriminator, build_generator

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from _configs import base
+
 from condgan.config import ConfigError
 from condgan.nets import spectral
 from condgan.objective import Objective, z_diversity

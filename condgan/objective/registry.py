@@ -145,34 +145,9 @@ class Objective:
     def __init__(self, config: ObjectiveConfig, model_config: ModelConfig):
         self.config = config
         self.adversarial = config.adversarial
-        self.active: dict[str, list[_Active]] = {}
-        used = set()
-        for player in PLAYERS:
-            self.active[player] = []
-            for name, weight in config.weights(player).items():
-                term = TERMS.get((player, name))
-                if term is None:
-                    raise ConfigError(f"objective.{player}.{name} is not a term of the "
-                                      f"{'critic' if player == 'd' else 'generator'}; known: "
-                                      f"{names(player)}")
-                if term.needs_heads and model_config.contrastive_dim < 1:
-                    raise ConfigError(f"objective.{player}.{name} reads the critic's contrastive "
-                                      "heads: set model.contrastive_dim (e.g. 128)")
-                self.active[player].append(_Active(term, weight, _params(config, term)))
-                used.add(name)
-        for name in config.params:
-            if not any(n == name for _, n in TERMS):
-                raise ConfigError(f"objective.params.{name}: no term is named {name!r}; known: "
-                                  f"{sorted({n for _, n in TERMS})}")
+        self.active = active_terms(config, model_config)
         self.layers = {f"{a.term.player}_{a.term.name}": a.term.layer(model_config)
                        for player in PLAYERS for a in self.active[player] if a.term.layer}
-        for a in self.active["d"] + self.active["g"]:
-            check = getattr(a.term.fn, "check", None)
-            if check is not None:
-                check(self.adversarial, **a.params)
-
-    def is_on(self, player: str, name: str) -> bool:
-        return any(a.term.name == name for a in self.active[player])
 
     def prefetch(self, player: str, step: Step) -> None:
         """Computes what the active terms of `player` must read before its forward pass."""
@@ -204,6 +179,38 @@ class Objective:
             for name in a.term.reports:
                 values[name] = step.reported.get(name, tf.constant(0.0))
         return values
+
+
+def active_terms(config: ObjectiveConfig, model_config: ModelConfig) -> dict[str, list[_Active]]:
+    """The terms each player trains on, checked: names, parameters and what they read.
+
+    Builds nothing, so a CLI can check a config before it reads any data.
+
+    Raises:
+      condgan.config.ConfigError: as `Objective`.
+    """
+    active: dict[str, list[_Active]] = {}
+    for player in PLAYERS:
+        active[player] = []
+        for name, weight in config.weights(player).items():
+            term = TERMS.get((player, name))
+            if term is None:
+                raise ConfigError(f"objective.{player}.{name} is not a term of the "
+                                  f"{'critic' if player == 'd' else 'generator'}; known: "
+                                  f"{names(player)}")
+            if term.needs_heads and model_config.contrastive_dim < 1:
+                raise ConfigError(f"objective.{player}.{name} reads the critic's contrastive "
+                                  "heads: set model.contrastive_dim (e.g. 128)")
+            active[player].append(_Active(term, weight, _params(config, term)))
+    for name in config.params:
+        if not any(n == name for _, n in TERMS):
+            raise ConfigError(f"objective.params.{name}: no term is named {name!r}; known: "
+                              f"{sorted({n for _, n in TERMS})}")
+    for a in active["d"] + active["g"]:
+        check = getattr(a.term.fn, "check", None)
+        if check is not None:
+            check(config.adversarial, **a.params)
+    return active
 
 
 def _params(config: ObjectiveConfig, term: Term) -> dict[str, float]:

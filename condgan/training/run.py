@@ -147,6 +147,7 @@ def _train_from_config(config: Config, model_dir: str, log, stop_after: int | No
     import tensorflow as tf  # noqa: PLC0415 - loads TensorFlow (module docstring)
 
     from condgan import data, distribute, records  # noqa: PLC0415 - loads TensorFlow (module docstring)
+    from condgan.objective.registry import active_terms  # noqa: PLC0415 - loads TensorFlow (module docstring)
     from condgan.seeds import derive_seed  # noqa: PLC0415 - loads TensorFlow (module docstring)
     from condgan.training import loop  # noqa: PLC0415 - loads TensorFlow (module docstring)
     from condgan.training.trainer import Trainer, build_gan  # noqa: PLC0415 - loads TensorFlow (module docstring)
@@ -157,6 +158,7 @@ def _train_from_config(config: Config, model_dir: str, log, stop_after: int | No
     except distribute.StrategyError as e:
         raise UserError(str(e)) from e
     try:
+        active_terms(config.objective, config.model)  # the loss's terms, before any data is read
         card = records.load_card(config.data.data_dir)
         os.makedirs(model_dir, exist_ok=True)
         embeddings = cached_caption_embeddings(config, card, model_dir)

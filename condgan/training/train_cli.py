@@ -30,15 +30,15 @@ and counts such steps instead).
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 
 from absl import app, flags
 
 from condgan import _cli as cli
 from condgan.config import SECTIONS, Config, ConfigError, help_text, load_dict, set_value
-from condgan.training import preemption
-from condgan.training.run import DEFAULT_TEXT_ENCODER  # (run.py does not import TensorFlow)
-
+from condgan.training import preemption, run  # (run.py does not import TensorFlow)
+from condgan.training.run import DEFAULT_TEXT_ENCODER
 
 
 def flag_name(section: str, field: str) -> str:
@@ -128,8 +128,6 @@ def _main(argv, stop: preemption.StopRequest):
     if not config.data.text_encoder:
         config.data.text_encoder = DEFAULT_TEXT_ENCODER
     try:
-        from condgan.training import run
-
         out = run.train_from_config(config, FLAGS.model_dir, length_given=length_given, stop=stop)
     except run.UserError as e:
         print(f"condgan-train: error: {e}", file=sys.stderr)
@@ -157,8 +155,6 @@ def _stopped_before_training(e: preemption.Stopped) -> int:
 
 def _stop_status(signum: int) -> int:
     """0 after SIGTERM (a preemption is not a failure), 128 + N after another signal."""
-    import signal
-
     return 0 if signum == signal.SIGTERM else 128 + signum
 
 
