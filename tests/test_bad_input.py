@@ -137,7 +137,7 @@ def test_train_bad_flags(tmp_path, tiny_data, capsys, extra, needle):
     ("{not json", "is not valid JSON"),
     ('{"model": {"cond_dims": 3}}', "unknown field(s) in model: ['cond_dims']"),
     ('{"train": {"steps": "many"}}', "train.steps must be an integer"),
-    ("[1, 2]", "a config must be a JSON object"),
+    ("[1, 2]", "must be a JSON object, got list"),
 ])
 def test_train_bad_config_files(tmp_path, tiny_data, capsys, content, needle):
     path = tmp_path / "c.json"

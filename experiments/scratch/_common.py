@@ -73,6 +73,16 @@ def test_clips(config, card: records.DatasetCard, embeddings: dict, data_dir: st
     return audio.numpy(), text.numpy(), labels.numpy()
 
 
+def run_and_test_clips(args):
+    """`load_run` of args.run at args.step and `test_clips` of the synth set under
+    args.data_root: (config, gan, card, audio, text, labels)."""
+    data_dir = os.path.join(args.data_root, "synth")
+    config, gan = load_run(args.run, args.step)
+    card, emb = caption_embeddings(config, args.run, data_dir)
+    audio, text, labels = test_clips(config, card, emb, data_dir)
+    return config, gan, card, audio, text, labels
+
+
 def cond_gaussian(conditioner: keras.Model, text) -> tuple[np.ndarray, np.ndarray]:
     """CondAugment's (mean, log_sigma) of caption embeddings: the conditioner's layers
     before its "cond_augment" layer, then that layer's Gaussian.

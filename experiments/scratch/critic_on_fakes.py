@@ -18,8 +18,6 @@ mean score 2.5 real, -0.15 generated). It needs that trained run directory
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from experiments.scratch import _common
@@ -28,10 +26,7 @@ from experiments.scratch.critic_separation import centroids, unit
 
 def main(argv=None) -> None:
     args = _common.parser(__doc__).parse_args(argv)
-    data_dir = os.path.join(args.data_root, "synth")
-    config, gan = _common.load_run(args.run, args.step)
-    card, emb = _common.caption_embeddings(config, args.run, data_dir)
-    audio, text, labels = _common.test_clips(config, card, emb, data_dir)
+    _, gan, card, audio, text, labels = _common.run_and_test_clips(args)
     fake = np.asarray(gan.generate(text, seed=1))[..., None]
     names = list(card.classes)
     score_r, a_r, u = gan.discriminate(audio, text, training=False)

@@ -14,8 +14,6 @@ cosine of the two whistles' audio vectors 0.34). It needs that trained run direc
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from experiments.scratch import _common
@@ -33,10 +31,7 @@ def centroids(x: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
 
 def main(argv=None) -> None:
     args = _common.parser(__doc__).parse_args(argv)
-    data_dir = os.path.join(args.data_root, "synth")
-    config, gan = _common.load_run(args.run, args.step)
-    card, emb = _common.caption_embeddings(config, args.run, data_dir)
-    audio, text, labels = _common.test_clips(config, card, emb, data_dir)
+    _, gan, card, audio, text, labels = _common.run_and_test_clips(args)
     _, a, u = gan.discriminate(audio, text, training=False)
     if a is None:
         raise SystemExit(f"{args.run}: the critic has no contrastive heads (model.contrastive_dim=0)")
