@@ -18,7 +18,8 @@ import keras
 from keras import ops
 
 from condgan import seeds
-from condgan.seeds import check_seed, derive_seed
+from condgan.method.text_projection import check_text_layer
+from condgan.seeds import derive_seed
 
 
 def kl_divergence(mean, log_sigma):
@@ -70,13 +71,9 @@ class CondAugment(keras.layers.Layer):
 
     def __init__(self, dim=128, kl_weight=2.0, dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"CondAugment: dim must be an integer >= 1, got {dim!r}")
+        check_text_layer("CondAugment", dim, dropout, seed)
         if not kl_weight >= 0:
             raise ValueError(f"CondAugment: kl_weight must be >= 0, got {kl_weight!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"CondAugment: dropout must be in [0, 1), got {dropout!r}")
-        check_seed("CondAugment", seed)
         self.dim = dim
         self.kl_weight = float(kl_weight)
         self.dropout = float(dropout)

@@ -24,6 +24,15 @@ from condgan.seeds import check_seed
 TEXT_NORMS = ("none", "rms")
 
 
+def check_text_layer(owner: str, dim, dropout, seed) -> None:
+    """Refuses a text layer's width, dropout rate or seed (ValueError naming `owner`)."""
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"{owner}: dim must be an integer >= 1, got {dim!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{owner}: dropout must be in [0, 1), got {dropout!r}")
+    check_seed(owner, seed)
+
+
 def normalize_text(text, mode: str, text_dim: int):
     """`model.text_norm`: "none" passes the caption embedding on; "rms" scales it to unit RMS.
 
@@ -74,11 +83,7 @@ class TextProjection(keras.layers.Layer):
 
     def __init__(self, dim: int, dropout: float = 0.0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"TextProjection: dim must be an integer >= 1, got {dim!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"TextProjection: dropout must be in [0, 1), got {dropout!r}")
-        check_seed("TextProjection", seed)
+        check_text_layer("TextProjection", dim, dropout, seed)
         self.dim = dim
         self.dropout = float(dropout)
         self.seed = seed
