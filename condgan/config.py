@@ -141,6 +141,10 @@ class ModelConfig:
     stft_hop: int = _field(64, "STFT hop of the spectral G and D (samples).")
     contrastive_dim: int = _field(128, "Width of D's audio and caption heads (the contrastive "
                                        "terms); 0 = none.")
+    class_head: bool = _field(False, "A K+1 head in D: the clip's class, or 'generated' "
+                                     "(objective terms d/g class_head; needs class labels).")
+    num_classes: int = _field(0, "K of the class head: taken from the dataset's card by "
+                                 "condgan-train when model.class_head is on.")
     precision: str = _field("float32", "float32, mixed_bfloat16 (G and D compute in bf16) or "
                                        "auto (bf16 where the CPU or GPU runs it natively).")
     ema_decay: float = _field(0.999, "Generate from exponential moving averages of G's (and its "
@@ -186,6 +190,8 @@ class ModelConfig:
                 "the spectral generator upsamples its frames twice by 2: length / stft_hop + "
                 f"stft_frame / stft_hop must be a multiple of 4, got {self.length} / "
                 f"{self.stft_hop} + {self.stft_frame} / {self.stft_hop}")
+        if self.num_classes < 0:
+            raise ConfigError(f"model.num_classes must be >= 0, got {self.num_classes}")
         if self.contrastive_dim < 0:
             raise ConfigError(f"model.contrastive_dim must be >= 0, got {self.contrastive_dim}")
         if not 0.0 <= self.ema_decay < 1.0:

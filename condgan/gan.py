@@ -30,7 +30,7 @@ What a step gives the terms (`condgan.objective.Step`):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -41,6 +41,25 @@ from condgan.method import EmbeddingReplay, build_conditioner
 from condgan.nets import build_discriminator, build_generator
 from condgan.objective import Objective, Step
 from condgan.seeds import derive_seed
+
+
+class Critique(NamedTuple):
+    """What the critic says of a batch: its score and, when it has them, its heads' outputs.
+
+    Attributes:
+      score: float32[B, 1], the adversarial logit.
+      audio_vectors, caption_vectors: float32[B, K] contrastive heads, or None.
+      class_logits: float32[B, num_classes + 1] ("generated" last), or None.
+    """
+
+    score: tf.Tensor
+    audio_vectors: tf.Tensor | None = None
+    caption_vectors: tf.Tensor | None = None
+    class_logits: tf.Tensor | None = None
+
+    def rows(self, start, stop) -> Critique:
+        """The critique of rows [start, stop) of the batch."""
+        return Critique(*(None if x is None else x[start:stop] for x in self))
 
 
 def mismatched_captions(text_embedding: tf.Tensor) -> tf.Tensor:
@@ -220,13 +239,14 @@ class CondGAN(keras.Model):
         # Its own z on each tf.distribute replica (condgan.seeds).
         return seeds.normal((batch_size, self.model_config.latent_dim), self.seed_generator)
 
-    def discriminate(self, audio, text_embedding, training=True):
-        """(score float32[B, 1], audio_vectors, caption_vectors); the vectors are None
-        unless the discriminator has contrastive heads."""
+    def discriminate(self, audio, text_embedding, training=True) -> Critique:
+        """The critic's `Critique` of (audio, caption) pairs."""
         out = self.discriminator([audio, text_embedding], training=training)
-        if isinstance(out, (list, tuple)):
-            return out[0], out[1], out[2]
-        return out, None, None
+        if not isinstance(out, (list, tuple)):
+            return Critique(out)
+        out = list(out)
+        heads = out[1:3] if self.model_config.contrastive_dim > 0 else [None, None]
+        return Critique(out[0], *heads, out[-1] if self.model_config.class_head else None)
 
     @staticmethod
     def _mismatched(text_embedding):
@@ -248,22 +268,20 @@ class CondGAN(keras.Model):
             return None
         return lambda x: ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(x))
 
-    def _critic_real_and_fake(self, audio, fake, text_embedding):
+    def _critic_real_and_fake(self, audio, fake, text_embedding) -> tuple[Critique, Critique]:
         """D on the real and the generated clips under the same captions (one call of 2B
-        rows with `fused_d_pass`): (real_logits, fake_logits, real_a, real_u, fake_a)."""
+        rows with `fused_d_pass`): (real critique, fake critique)."""
         if not self.fused_d_pass:
-            real_logits, real_a, real_u = self.discriminate(audio, text_embedding)
-            fake_logits, fake_a, _ = self.discriminate(fake, text_embedding)
-            return real_logits, fake_logits, real_a, real_u, fake_a
+            return self.discriminate(audio, text_embedding), self.discriminate(fake, text_embedding)
         batch_size = tf.shape(audio)[0]
-        logits, a, u = self.discriminate(tf.concat([audio, fake], 0),
-                                         tf.concat([text_embedding, text_embedding], 0))
-        heads = (None, None, None) if a is None else (
-            a[:batch_size], u[:batch_size], a[batch_size:])
-        return (logits[:batch_size], logits[batch_size:]) + heads
+        both = self.discriminate(tf.concat([audio, fake], 0),
+                                 tf.concat([text_embedding, text_embedding], 0))
+        return both.rows(0, batch_size), both.rows(batch_size, 2 * batch_size)
 
-    def discriminator_step(self, audio, text_embedding, loss_scale=1.0) -> dict[str, tf.Tensor]:
-        """One D update on the objective's d terms.
+    def discriminator_step(self, audio, text_embedding, loss_scale=1.0,
+                           labels=None) -> dict[str, tf.Tensor]:
+        """One D update on the objective's d terms (`labels`: the real clips' classes, int[B],
+        for the terms that read them: class_head).
 
         Returns:
           dict: "d_total", "d_<term>" of each active term, its reports, "d_real" and
@@ -273,13 +291,16 @@ class CondGAN(keras.Model):
         c = self.conditioner(text_embedding, training=True)
         fake = tf.stop_gradient(self.generator([self._sample_z(batch_size), c], training=True))
         with tf.GradientTape() as tape:
-            real_logits, fake_logits, real_a, real_u, fake_a = self._critic_real_and_fake(
-                audio, fake, text_embedding)
+            real, fake_critique = self._critic_real_and_fake(audio, fake, text_embedding)
+            real_logits, fake_logits = real.score, fake_critique.score
             step = Step("d", self.objective.adversarial, values={
                 "audio": audio, "fake": fake, "text_embedding": text_embedding,
                 "real_logits": real_logits, "fake_logits": fake_logits,
-                "real_audio_vectors": real_a, "real_caption_vectors": real_u,
-                "fake_audio_vectors": fake_a,
+                "real_audio_vectors": real.audio_vectors,
+                "real_caption_vectors": real.caption_vectors,
+                "fake_audio_vectors": fake_critique.audio_vectors,
+                "real_class_logits": real.class_logits,
+                "fake_class_logits": fake_critique.class_logits, "labels": labels,
                 "critic": lambda x: self.discriminate(x, text_embedding)[0]}, lazy={
                 "mismatch_logits": lambda: self.discriminate(
                     audio, self._mismatched(text_embedding))[0],
@@ -296,11 +317,12 @@ class CondGAN(keras.Model):
         values["d_fake"] = tf.reduce_mean(fake_logits)
         return values
 
-    def generator_step(self, text_embedding, audio=None, loss_scale=1.0) -> dict[str, tf.Tensor]:
+    def generator_step(self, text_embedding, audio=None, loss_scale=1.0,
+                       labels=None) -> dict[str, tf.Tensor]:
         """One update of conditioner + G (+ the G terms' layers) on the objective's g terms.
 
         `audio` (the batch's real clips) is needed by the terms that read the critic's
-        view of them (cond_contrastive).
+        view of them (cond_contrastive); `labels` (their classes) by class_head.
 
         Returns:
           dict: "g_total", "g_<term>" of each active term, its reports, and "replayed"
@@ -318,7 +340,7 @@ class CondGAN(keras.Model):
             return tf.stop_gradient(self.discriminate(audio, text_embedding, training=False)[1])
 
         step = Step("g", self.objective.adversarial, values={
-            "text_embedding": text_embedding, "z": z, "stft_frame": cfg.stft_frame,
+            "text_embedding": text_embedding, "z": z, "labels": labels, "stft_frame": cfg.stft_frame,
             "stft_hop": cfg.stft_hop, "global_mean": self._global_mean()}, lazy={
             "real_audio_vectors": real_audio_vectors,
             # One second z per row and the same c (replayed rows keep their stored c).
@@ -332,15 +354,18 @@ class CondGAN(keras.Model):
             # replica's call (while this one waits in replay's all_gather) replaces its losses.
             conditioner_losses = list(self.conditioner.losses)
             critic_text, c = text_embedding, fresh_c
+            fresh_rows = tf.ones([batch_size], tf.bool)
             if self.replay is not None:
                 critic_text, c, mask = self.replay(text_embedding, fresh_c, training=True)
                 values["replayed"] = tf.reduce_mean(tf.cast(mask, tf.float32))
+                fresh_rows = tf.logical_not(mask)
             fake = self.generator([z, c], training=True)
-            fake_logits, fake_a, fake_u = self.discriminate(fake, critic_text)
+            critique = self.discriminate(fake, critic_text)
             step.update(fresh_c=fresh_c, c=c, critic_text_embedding=critic_text,
                         conditioner_losses=conditioner_losses, fake=fake,
-                        fake_logits=fake_logits, fake_audio_vectors=fake_a,
-                        fake_caption_vectors=fake_u)
+                        fake_logits=critique.score, fake_audio_vectors=critique.audio_vectors,
+                        fake_caption_vectors=critique.caption_vectors,
+                        fake_class_logits=critique.class_logits, fresh_rows=fresh_rows)
             values.update(self.objective.losses("g", step))
             total = values["g_total"] * loss_scale
         variables = self.g_variables
@@ -348,7 +373,7 @@ class CondGAN(keras.Model):
         self.g_optimizer.apply_gradients(zip(grads, variables))
         return values
 
-    def gan_step(self, audio, text_embedding, loss_scale=1.0) -> dict[str, tf.Tensor]:
+    def gan_step(self, audio, text_embedding, loss_scale=1.0, labels=None) -> dict[str, tf.Tensor]:
         """`n_critic` discriminator updates, then one generator update.
 
         Every D update draws new z (and new CondAugment noise) against the same
@@ -361,6 +386,8 @@ class CondGAN(keras.Model):
           loss_scale: multiplies each player's loss before differentiation. Under
             tf.distribute pass 1 / num_replicas_in_sync: gradients are summed
             across replicas, so this makes the update that of the global batch.
+          labels: int[B] classes of the clips (index into the card's classes), for the
+            terms that read them (class_head); None otherwise.
 
         Returns:
           dict of scalar float32 tensors named as `metric_names` (unscaled values; the
@@ -370,9 +397,24 @@ class CondGAN(keras.Model):
             raise RuntimeError("CondGAN.compile(g_optimizer, d_optimizer, objective) must be "
                                "called before training")
         for _ in range(self.n_critic):
-            d_values = self.discriminator_step(audio, text_embedding, loss_scale)
-        g_values = self.generator_step(text_embedding, audio=audio, loss_scale=loss_scale)
+            d_values = self.discriminator_step(audio, text_embedding, loss_scale, labels=labels)
+        g_values = self.generator_step(text_embedding, audio=audio, loss_scale=loss_scale,
+                                       labels=labels)
         return {**d_values, **g_values}
+
+    def batch_labels(self, batch):
+        """The class labels of a batch (audio, text_embedding, caption, label) of
+        `condgan.data.make_dataset` when the critic has a class head, else None.
+
+        Raises:
+          ValueError: the critic has a class head and the batch carries no labels.
+        """
+        if not self.model_config.class_head:
+            return None
+        if len(batch) < 4:
+            raise ValueError("model.class_head: the batches must carry the clips' class labels "
+                             "(audio, text_embedding, caption, label), as condgan.data.make_dataset's")
+        return batch[3]
 
     def train_step(self, data):
         """Keras `fit` entry: data is (audio, text_embedding, ...) from condgan.data.
@@ -382,14 +424,14 @@ class CondGAN(keras.Model):
         gradients are summed across replicas) and the reported values are means
         over the replicas, as in the Trainer.
         """
-        audio, text_embedding = data[0], data[1]
+        audio, text_embedding, labels = data[0], data[1], self.batch_labels(data)
         ctx = seeds.replica_context()
         if ctx is None:
-            values = self.gan_step(audio, text_embedding)
+            values = self.gan_step(audio, text_embedding, labels=labels)
             self.update_ema()
         else:
             values = self.gan_step(audio, text_embedding,
-                                   loss_scale=1.0 / ctx.num_replicas_in_sync)
+                                   loss_scale=1.0 / ctx.num_replicas_in_sync, labels=labels)
             values = dict(zip(values, ctx.all_reduce(tf.distribute.ReduceOp.MEAN,
                                                      list(values.values()))))
             ctx.merge_call(lambda _: self.update_ema())

@@ -14,7 +14,11 @@ method's dropout, enters by `model.d_conditioning`:
 With `model.spectral_norm` every convolution and dense layer of the critic (not
 the caption's TextProjection) is wrapped in `keras.layers.SpectralNormalization`.
 With `model.contrastive_dim` > 0 the critic also returns the contrastive heads
-Dense(K)(phi) and Dense(K)(t) (`condgan.objective.contrastive`).
+Dense(K)(phi) and Dense(K)(t) (`condgan.objective.contrastive`). With `model.class_head`
+it also returns class logits Dense(num_classes + 1) of the audio features (phi, or the
+WaveGAN trunk's before the caption is concatenated), spectrally normalised like the
+score: the clip's class, or the last index for "generated" (`condgan.objective.class_head`);
+the head reads no caption, so the text path (and its dropout) is untouched.
 """
 
 from __future__ import annotations
@@ -40,9 +44,16 @@ def discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Model:
     Returns:
       keras.Model "discriminator": [audio float32[batch, length, 1],
       text_embedding float32[batch, text_dim]] -> score float32[batch, 1]
-      (an unbounded logit / critic value), or [score, audio_vectors
-      float32[batch, K], caption_vectors float32[batch, K]] with contrastive heads.
+      (an unbounded logit / critic value), or the list [score, audio_vectors
+      float32[batch, K], caption_vectors float32[batch, K] (with contrastive heads),
+      class_logits float32[batch, num_classes + 1] (with the class head)].
+
+    Raises:
+      ValueError: model.class_head is on and model.num_classes is not set.
     """
+    if cfg.class_head and cfg.num_classes < 1:
+        raise ValueError("model.class_head needs model.num_classes >= 1 (condgan-train takes it "
+                         "from the dataset's card)")
 
     def layer_seed(index: int) -> int | None:
         # Hashed, not added: neighbouring integer seeds would make streams coincide.
@@ -64,6 +75,7 @@ def discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Model:
     # Built after the feature layers, as in the first version (checkpoint layout).
     t = TextProjection(cfg.cond_dim, dropout=cfg.text_dropout, seed=layer_seed(0),
                        name="text_projection")(normalize_text(text, cfg.text_norm, cfg.text_dim))
+    audio_only = x  # the features before any caption enters (the class head's input)
     if cfg.discriminator == "wavegan":
         if cfg.d_conditioning == "concat":
             tiled = keras.layers.RepeatVector(BASE_STEPS, name="text_tile")(t)
@@ -79,9 +91,13 @@ def discriminator(cfg: ModelConfig, seed: int | None = None) -> keras.Model:
                                   dtype=out32))(t)
         score = keras.layers.Add(name="score", dtype=out32)(
             [score, InnerProduct(name="projection", dtype=out32)(phi, v)])
-    outputs = score
+    outputs = [score]
     if cfg.contrastive_dim > 0:
-        outputs = [score,
-                   keras.layers.Dense(cfg.contrastive_dim, name="audio_head", dtype=out32)(phi),
-                   keras.layers.Dense(cfg.contrastive_dim, name="caption_head", dtype=out32)(t)]
-    return keras.Model([audio, text], outputs, name="discriminator")
+        outputs += [keras.layers.Dense(cfg.contrastive_dim, name="audio_head", dtype=out32)(phi),
+                    keras.layers.Dense(cfg.contrastive_dim, name="caption_head", dtype=out32)(t)]
+    if cfg.class_head:
+        if len(audio_only.shape) > 2:  # WaveGAN's 16 steps (concat mixes the caption into phi)
+            audio_only = keras.layers.Flatten(name="class_head_flatten")(audio_only)
+        outputs.append(sn(keras.layers.Dense(cfg.num_classes + 1, name="class_head",
+                                             dtype=out32))(audio_only))
+    return keras.Model([audio, text], outputs if len(outputs) > 1 else score, name="discriminator")

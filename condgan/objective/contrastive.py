@@ -98,14 +98,14 @@ def global_info_nce(audio_vectors, caption_vectors, text_embedding, temperature:
     return info_nce(audio_vectors, caption_vectors, text_embedding, temperature)
 
 
-@register("d", "contrastive", params={"temperature": 0.1}, needs_heads=True)
+@register("d", "contrastive", params={"temperature": 0.1}, needs=("contrastive_dim",))
 def critic_contrastive_term(step, temperature):
     """InfoNCE of the critic's heads on the real pairs."""
     return global_info_nce(step.real_audio_vectors, step.real_caption_vectors,
                            step.text_embedding, temperature)
 
 
-@register("g", "contrastive", params={"temperature": 0.1}, needs_heads=True)
+@register("g", "contrastive", params={"temperature": 0.1}, needs=("contrastive_dim",))
 def generator_contrastive_term(step, temperature):
     """InfoNCE of the critic's heads on the generated pairs (their captions as D saw them)."""
     return global_info_nce(step.fake_audio_vectors, step.fake_caption_vectors,
@@ -118,7 +118,7 @@ def _cond_head(model_config: ModelConfig) -> keras.layers.Layer:
     return head
 
 
-@register("g", "cond_contrastive", params={"temperature": 0.1}, needs_heads=True,
+@register("g", "cond_contrastive", params={"temperature": 0.1}, needs=("contrastive_dim",),
           layer=_cond_head, prefetch=("real_audio_vectors",))
 def cond_contrastive_term(step, temperature, layer):
     """InfoNCE of layer(c) (the fresh c, before replay) against the real clips' audio vectors."""

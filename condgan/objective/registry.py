@@ -42,7 +42,8 @@ class Term:
       fn: fn(step, [layer,] **params) -> float32 scalar to minimise.
       params: the hyper-parameters and their defaults (numbers).
       reports: names of extra scalars the term records with `Step.report`.
-      needs_heads: the term reads the critic's contrastive heads (model.contrastive_dim > 0).
+      needs: what the term reads of the critic, as the model-config fields that must be on:
+        "contrastive_dim" (the contrastive heads), "class_head" (the K+1 class head).
       layer: optional factory model_config -> keras layer the term trains with its
         player (passed to fn as `layer`).
       prefetch: step attributes to compute before the player's forward pass (e.g. the
@@ -55,16 +56,19 @@ class Term:
     fn: Callable[..., tf.Tensor]
     params: Mapping[str, float]
     reports: tuple[str, ...] = ()
-    needs_heads: bool = False
+    needs: tuple[str, ...] = ()
     layer: Callable[[ModelConfig], keras.layers.Layer] | None = None
     prefetch: tuple[str, ...] = ()
 
 
 TERMS: dict[tuple[str, str], Term] = {}
+# What a term's `needs` names, for the refusal's message.
+_NEEDS = {"contrastive_dim": "contrastive heads: set model.contrastive_dim (e.g. 128)",
+          "class_head": "class head: set model.class_head=true (a labelled dataset)"}
 
 
 def register(player: str, name: str, params: Mapping[str, float] | None = None,
-             reports: tuple[str, ...] = (), needs_heads: bool = False,
+             reports: tuple[str, ...] = (), needs: tuple[str, ...] = (),
              layer: Callable[[ModelConfig], keras.layers.Layer] | None = None,
              prefetch: tuple[str, ...] = ()):
     """Decorator: registers fn as the term `name` of `player` (arguments: `Term`)."""
@@ -75,7 +79,7 @@ def register(player: str, name: str, params: Mapping[str, float] | None = None,
         if (player, name) in TERMS:
             raise ValueError(f"register: the {player} term {name!r} is registered twice")
         TERMS[(player, name)] = Term(player, name, fn, dict(params or {}), tuple(reports),
-                                     needs_heads, layer, tuple(prefetch))
+                                     tuple(needs), layer, tuple(prefetch))
         return fn
 
     return wrap
@@ -198,9 +202,10 @@ def active_terms(config: ObjectiveConfig, model_config: ModelConfig) -> dict[str
                 raise ConfigError(f"objective.{player}.{name} is not a term of the "
                                   f"{'critic' if player == 'd' else 'generator'}; known: "
                                   f"{names(player)}")
-            if term.needs_heads and model_config.contrastive_dim < 1:
-                raise ConfigError(f"objective.{player}.{name} reads the critic's contrastive "
-                                  "heads: set model.contrastive_dim (e.g. 128)")
+            for field in term.needs:
+                if not getattr(model_config, field):
+                    raise ConfigError(f"objective.{player}.{name} reads the critic's "
+                                      f"{_NEEDS[field]}")
             active[player].append(_Active(term, weight, _params(config, term)))
     for name in config.params:
         if not any(n == name for _, n in TERMS):

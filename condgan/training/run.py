@@ -67,7 +67,8 @@ def cached_caption_embeddings(config: Config, card: records.DatasetCard,
 
 def resolve(config: Config, card: records.DatasetCard, text_dim: int,
             length_given: bool = True) -> Config:
-    """Fills the fields the dataset and encoder decide (sample rate, text dim, length).
+    """Fills the fields the dataset and encoder decide (sample rate, text dim, length, and the
+    number of classes of the critic's class head).
 
     Args:
       length_given: False when model.length is only the default; it then becomes the
@@ -79,6 +80,12 @@ def resolve(config: Config, card: records.DatasetCard, text_dim: int,
     """
     config.model.sample_rate = int(card.sample_rate)
     config.model.text_dim = int(text_dim)
+    if config.model.class_head:
+        if not card.classes:
+            raise ConfigError(f"model.class_head needs class labels, and the dataset in "
+                              f"{config.data.data_dir} has none (a folder or manifest of distinct "
+                              "captions): turn it off (--model_class_head=false) for this data")
+        config.model.num_classes = len(card.classes)
     if not length_given:
         fitting = [n for n in SUPPORTED_LENGTHS if n <= card.length]
         if not fitting:
