@@ -26,7 +26,7 @@ import json
 import os
 import re
 import zlib
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -165,14 +165,23 @@ def _unknown_license(folder: str) -> str:
 
 
 def import_synth(num_examples: int, sample_rate: int, length: int, seed: int,
-                 test_fraction: float) -> Import:
+                 test_fraction: float, classes: Sequence[str] | None = None) -> Import:
     """The embedded procedural set, generated lazily.
 
     Clip i is in the test split when floor((i + 1) * f) > floor(i * f) for
     f = test_fraction: spread evenly, every 10th clip at f = 0.1.
+
+    Args:
+      classes: a subset of `synth_sfx.CLASSES` to generate, in this order (the
+        import's classes, which labels index); None: all of them. A proper
+        subset is recorded in `extra["class_subset"]`.
+
+    Raises:
+      ValueError: a bad subset (`synth_sfx.check_classes`), before any clip is made.
     """
-    clips = synth_sfx.generate(num_examples, sample_rate=sample_rate, length=length, seed=seed)
-    classes = list(synth_sfx.CLASSES)
+    clips = synth_sfx.generate(num_examples, sample_rate=sample_rate, length=length, seed=seed,
+                               classes=classes)
+    classes = synth_sfx.check_classes(classes)
 
     def entries() -> Iterator[Entry]:
         for i, clip in enumerate(clips):
@@ -181,11 +190,13 @@ def import_synth(num_examples: int, sample_rate: int, length: int, seed: int,
                         class_name=classes[clip.label], split=TEST if test else TRAIN,
                         audio=clip.audio, group=classes[clip.label])
 
-    description = synth_sfx.describe()
+    description = synth_sfx.describe(classes)
+    extra = {"generator": {k: v for k, v in description.items() if k != "captions"}, "seed": seed}
+    if "subset_of" in description:
+        extra["class_subset"] = list(classes)  # beside generator.subset_of, the full list
     return Import(entries=entries(), count=num_examples, problems=[], classes=classes,
                   license=str(description.get("license", "CC0, generated procedurally")),
-                  extra={"generator": {k: v for k, v in description.items() if k != "captions"},
-                         "seed": seed},
+                  extra=extra,
                   group_rule="the class: a synth caption names its class only")
 
 

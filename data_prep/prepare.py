@@ -5,6 +5,10 @@ Usage:
   # The embedded procedural set (no download):
   condgan-prepare --source=synth --num_examples=1200 --output_dir=data/synth
 
+  # Some of its classes (the pitch subset; labels index the classes in this order):
+  condgan-prepare --source=synth --classes="beep,rising whistle,falling whistle,siren" \
+      --num_examples=800 --sample_rate=8000 --length=4096 --output_dir=data/synth-pitch
+
   # The Free Spoken Digit Dataset (recordings/ + speakers.json):
   condgan-prepare --source=fsdd --input=path/to/fsdd --output_dir=data/fsdd
 
@@ -34,7 +38,7 @@ import concurrent.futures
 import os
 import sys
 import time
-from typing import Callable, TextIO
+from typing import Callable, Sequence, TextIO
 
 import numpy as np
 from absl import app, flags, logging
@@ -43,7 +47,7 @@ from condgan import _cli as cli
 from condgan import audio as audio_lib
 from condgan import fileio, records
 from condgan.config import SUPPORTED_LENGTHS
-from condgan.data_prep import importers
+from condgan.data_prep import importers, synth_sfx
 from condgan.data_prep.importers import Entry, Problem, SourceError
 
 
@@ -52,7 +56,7 @@ def define_flags() -> None:
     library (the demo, notebooks, tests) adds no global absl flags."""
     global _SOURCE, _INPUT, _OUTPUT_DIR, _SAMPLE_RATE, _LENGTH, _NUM_EXAMPLES, _SEED, _SKIP_BAD
     global _OVERWRITE, _NORMALIZE, _NORMALIZE_TARGET, _FIT, _TEST_FRACTION, _EXAMPLES_PER_SHARD
-    global _LICENSE, _NUM_WORKERS
+    global _LICENSE, _NUM_WORKERS, _CLASSES
     _SOURCE = flags.DEFINE_enum(
         "source", "synth", list(importers.SOURCES),
         "Where the sounds come from: synth (the embedded procedural set, no --input), fsdd "
@@ -71,6 +75,11 @@ def define_flags() -> None:
         f"{SUPPORTED_LENGTHS}.")
     _NUM_EXAMPLES = flags.DEFINE_integer(
         "num_examples", None, "Clips to generate (synth only; default 1000).")
+    _CLASSES = flags.DEFINE_list(
+        "classes", None, "Synth only: comma-separated class names to generate, in this order "
+        "(the dataset's classes, which labels index), e.g. "
+        "--classes=\"beep,rising whistle,falling whistle,siren\". Default: all "
+        f"{len(synth_sfx.CLASSES)}: {', '.join(synth_sfx.CLASSES)}.")
     _SEED = flags.DEFINE_integer(
         "seed", 0, "Seed of the synth generator and of the order of examples in the shards.")
     _SKIP_BAD = flags.DEFINE_boolean(
@@ -133,7 +142,7 @@ def prepare(source: str, input: str | None, output_dir: str, *,  # pylint: disab
             normalize: str | None = None, normalize_target: float | None = None,
             fit: str = "pad", test_fraction: float = 0.1, examples_per_shard: int = 1024,
             license: str | None = None,  # pylint: disable=redefined-builtin
-            num_workers: int | None = None,
+            num_workers: int | None = None, classes: Sequence[str] | None = None,
             progress: bool = True) -> records.DatasetCard:
     """Prepares a dataset directory from a source; the library form of condgan-prepare.
 
@@ -155,6 +164,9 @@ def prepare(source: str, input: str | None, output_dir: str, *,  # pylint: disab
       examples_per_shard: examples per TFRecord shard.
       license: license note for the card; None = the importer's.
       num_workers: decoding threads; None = min(8, CPUs + 2).
+      classes: synth only: names in `synth_sfx.CLASSES` to generate, in this
+        order (the card's classes; labels index them); None = all. A subset is
+        recorded in the card's `extra["class_subset"]`.
       progress: show a progress line on stderr on runs longer than a second.
 
     Returns:
@@ -169,13 +181,14 @@ def prepare(source: str, input: str | None, output_dir: str, *,  # pylint: disab
         normalize = "none" if source == "synth" else "peak"
     _check_arguments(source, input, output_dir, sample_rate, length, num_examples, seed,
                      normalize, normalize_target, fit, test_fraction, examples_per_shard,
-                     num_workers)
+                     num_workers, classes)
     if source == "synth" and num_examples is None:
         num_examples = DEFAULT_NUM_EXAMPLES
     output_dir = os.path.abspath(output_dir)
     _check_output_dir(output_dir, overwrite)
 
-    imported = _import(source, input, num_examples, sample_rate, length, seed, test_fraction)
+    imported = _import(source, input, num_examples, sample_rate, length, seed, test_fraction,
+                       classes)
     make = _Maker(sample_rate, length, fit, normalize, normalize_target)
     examples, problems = _make_examples(imported, make, num_workers,
                                         sys.stderr if progress else None)
@@ -223,7 +236,7 @@ def prepare(source: str, input: str | None, output_dir: str, *,  # pylint: disab
 
 def _check_arguments(source, input, output_dir, sample_rate, length, num_examples, seed,
                      normalize, normalize_target, fit, test_fraction, examples_per_shard,
-                     num_workers) -> None:
+                     num_workers, classes=None) -> None:
     if source not in importers.SOURCES:
         raise ArgumentError(f"--source={source!r} is unknown; choose one of "
                             f"{', '.join(importers.SOURCES)}")
@@ -240,6 +253,14 @@ def _check_arguments(source, input, output_dir, sample_rate, length, num_example
     if source != "synth" and num_examples is not None:
         raise ArgumentError(f"--num_examples is for --source=synth; --source={source} "
                             "prepares every clip of its input")
+    if source != "synth" and classes is not None:
+        raise ArgumentError(f"--classes is for --source=synth (a subset of its classes); "
+                            f"--source={source} takes its classes from its input")
+    if source == "synth":
+        try:
+            synth_sfx.check_classes(classes)
+        except ValueError as e:
+            raise ArgumentError(f"--classes: {e}") from None
     if not output_dir:
         raise ArgumentError("--output_dir is required")
     checks = [
@@ -283,9 +304,10 @@ def _check_output_dir(output_dir: str, overwrite: bool) -> None:
 
 
 def _import(source, input, num_examples, sample_rate, length, seed,
-            test_fraction) -> importers.Import:
+            test_fraction, classes) -> importers.Import:
     if source == "synth":
-        return importers.import_synth(num_examples, sample_rate, length, seed, test_fraction)
+        return importers.import_synth(num_examples, sample_rate, length, seed, test_fraction,
+                                      classes)
     if source == "fsdd":
         return importers.import_fsdd(input)
     if source == "folder":
@@ -424,7 +446,7 @@ def main(argv: list[str]) -> int:
             skip_bad=_SKIP_BAD.value, overwrite=_OVERWRITE.value, normalize=_NORMALIZE.value,
             normalize_target=_NORMALIZE_TARGET.value, fit=_FIT.value,
             test_fraction=_TEST_FRACTION.value, examples_per_shard=_EXAMPLES_PER_SHARD.value,
-            license=_LICENSE.value, num_workers=_NUM_WORKERS.value)
+            license=_LICENSE.value, num_workers=_NUM_WORKERS.value, classes=_CLASSES.value)
     except ArgumentError as e:
         raise app.UsageError(str(e)) from None
     except (BadInputError, SourceError) as e:

@@ -20,9 +20,10 @@ impulses and noise are faded out just below `MAX_FREQ_FRACTION * sample_rate`
 (sample by sample for sweeps), so nothing aliases at low rates (at 8 kHz
 every component stays below 3.6 kHz).
 
-This module is the dataset: `CLASSES`, `CAPTIONS`, `generate`, `describe`,
-`fundamental_range` and the per-clip normalisation and noise floor. The twelve
-class synthesisers and their building blocks are `condgan.data_prep.synth_sounds`.
+This module is the dataset: `CLASSES`, `CAPTIONS`, `generate` (all twelve
+classes or a subset), `check_classes`, `describe`, `fundamental_range` and the
+per-clip normalisation and noise floor. The twelve class synthesisers and their
+building blocks are `condgan.data_prep.synth_sounds`.
 
 Example:
 
@@ -31,12 +32,16 @@ Example:
       clip.caption  # e.g. "a bell ringing"
       clip.label    # index into CLASSES
       clip.clip_id  # e.g. "synth-bell-000005"
+
+  # A subset (the pitch classes): labels index into the subset, in its order.
+  generate(count=800, sample_rate=8000, length=4096,
+           classes=["beep", "rising whistle", "falling whistle", "siren"])
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -65,8 +70,9 @@ class SynthClip(NamedTuple):
 
     Attributes:
       audio: float32[length], mono, peak in `PEAK_RANGE`.
-      caption: one of `CAPTIONS[CLASSES[label]]`.
-      label: class index into `CLASSES`.
+      caption: one of `CAPTIONS[name]` for the clip's class `name`.
+      label: class index into the classes generated (`CLASSES`, or the subset
+        `generate` was given).
       clip_id: stable id, `synth-<class-with-dashes>-<index:06d>`.
     """
 
@@ -184,44 +190,93 @@ def fundamental_range(class_name: str, sample_rate: int) -> tuple[float, float] 
 
 
 def generate(count: int, sample_rate: int = 16000, length: int = 16384,
-             seed: int = 0) -> Iterator[SynthClip]:
+             seed: int = 0, classes: Sequence[str] | None = None) -> Iterator[SynthClip]:
     """Yields `count` captioned clips, classes balanced.
 
-    Clips come in blocks of `len(CLASSES)`, each block a seeded permutation of
+    Clips come in blocks of `len(classes)`, each block a seeded permutation of
     the classes, so any prefix is balanced to within one clip per class. Clip
-    `i` depends only on (seed, i, sample_rate, length), not on `count`.
+    `i` depends only on (seed, i, sample_rate, length, classes), not on
+    `count`; `classes=CLASSES` gives the same clips as `classes=None`.
 
     Args:
       count: number of clips, >= 1.
       sample_rate: Hz, >= `MIN_SAMPLE_RATE`.
       length: samples per clip, >= 1.
       seed: non-negative integer; equal seeds give bit-identical clips.
+      classes: names in `CLASSES` to generate, in this order (labels index
+        this list, so a classifier trained on them has len(classes) outputs);
+        None: all of `CLASSES`.
 
     Yields:
       `SynthClip`s with audio float32[length].
 
     Raises:
-      ValueError: a bad argument (checked before the first clip is made).
+      ValueError: a bad argument (checked before the first clip is made), e.g.
+        an unknown or repeated class name, or an empty subset.
     """
     _check_int("count", count, 1)
     _check_int("sample_rate", sample_rate, MIN_SAMPLE_RATE)
     _check_int("length", length, 1)
     _check_int("seed", seed, 0)
-    return _generate(int(count), int(sample_rate), int(length), int(seed))
+    names = check_classes(classes)
+    return _generate(int(count), int(sample_rate), int(length), int(seed), names)
 
 
-def describe() -> dict:
-    """Facts about the dataset for its card: classes, captions, license, how it is made."""
-    return {
+def check_classes(classes: Sequence[str] | None) -> list[str]:
+    """The class names a subset selects, checked: `classes` as a list, or all of `CLASSES`.
+
+    Args:
+      classes: names in `CLASSES`, each at most once, at least one; None: every class.
+
+    Returns:
+      The names, in the order given (a new list).
+
+    Raises:
+      ValueError: `classes` is a string (not a list of names), empty, or has
+        unknown or repeated names (named in the message, with the known classes).
+    """
+    if classes is None:
+        return list(CLASSES)
+    if isinstance(classes, str):
+        raise ValueError(f"classes must be a list of class names, not the string {classes!r}; "
+                         f"known: {CLASSES}")
+    names = list(classes)
+    if not names:
+        raise ValueError(f"classes is empty: name at least one; known: {CLASSES}")
+    unknown = [name for name in names if name not in CLASSES]
+    if unknown:
+        raise ValueError(f"unknown class(es) {unknown}; known: {CLASSES}")
+    repeated = sorted({name for name in names if names.count(name) > 1}, key=names.index)
+    if repeated:
+        raise ValueError(f"repeated class(es) {repeated}: name each class once; known: {CLASSES}")
+    return names
+
+
+def describe(classes: Sequence[str] | None = None) -> dict:
+    """Facts about the dataset for its card: classes, captions, license, how it is made.
+
+    Args:
+      classes: the subset generated (`generate`'s `classes`); None: every class.
+        A proper subset (anything but `CLASSES` in its order) is reported as
+        "classes" and "captions" of those classes only, plus "subset_of": `CLASSES`.
+
+    Raises:
+      ValueError: a bad subset (`check_classes`).
+    """
+    names = check_classes(classes)
+    out = {
         "name": "synth_sfx",
         "version": VERSION,
         "description": ("Procedurally synthesised sound effects, one caption per clip drawn "
                         "among its class's phrasings, with random pitch, duration, onset, "
                         "event count, envelope, timbre, amplitude and noise floor per clip."),
-        "classes": list(CLASSES),
-        "captions": {name: list(phrasings) for name, phrasings in CAPTIONS.items()},
+        "classes": names,
+        "captions": {name: list(CAPTIONS[name]) for name in names},
         "license": LICENSE,
     }
+    if names != CLASSES:
+        out["subset_of"] = list(CLASSES)
+    return out
 
 
 # ----------------------------------------------------------------------------
@@ -232,8 +287,10 @@ _CLIP_STREAM = 0
 _ORDER_STREAM = 1
 
 
-def _generate(count: int, sample_rate: int, length: int, seed: int) -> Iterator[SynthClip]:
-    n_classes = len(CLASSES)
+def _generate(count: int, sample_rate: int, length: int, seed: int,
+              names: list[str]) -> Iterator[SynthClip]:
+    # With names == CLASSES these are the clips of the full set, bit for bit.
+    n_classes = len(names)
     order = None
     for i in range(count):
         block, slot = divmod(i, n_classes)
@@ -241,7 +298,7 @@ def _generate(count: int, sample_rate: int, length: int, seed: int) -> Iterator[
             order = np.random.default_rng([seed, _ORDER_STREAM, block]).permutation(n_classes)
         label = int(order[slot])
         rng = np.random.default_rng([seed, _CLIP_STREAM, i])
-        name = CLASSES[label]
+        name = names[label]
         yield SynthClip(
             audio=_synthesize(name, rng, sample_rate, length),
             caption=CAPTIONS[name][int(rng.integers(len(CAPTIONS[name])))],

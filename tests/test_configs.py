@@ -3,14 +3,18 @@ recipe is the library's defaults, the bases and the demo recipe are the configs 
 the demo trained before they became files, an arm changes only what it names, and a broken
 "extends" names its file."""
 
+import argparse
 import glob
 import importlib.resources
+import inspect
 import json
 import os
 
 import pytest
 
+from condgan import records
 from condgan.config import Config, ConfigError, load_dict, merge
+from condgan.data_prep.prepare import prepare
 from condgan.objective import TERMS
 from experiments import ablation
 
@@ -77,7 +81,8 @@ def test_an_arm_on_any_base_changes_only_what_it_names(base, arm):
 def test_dataset_specs_load_with_every_arm_on_their_base_and_on_the_recommended_recipe(path):
     spec = ablation.dataset_spec(os.path.basename(path)[:-5])
     assert spec["name"] == os.path.basename(path)[:-5] and "base_config" not in spec
-    assert spec["config"]["extends"] in ("bases/wavegan.json", "bases/spectral.json")
+    assert spec["config"]["extends"] in ("bases/wavegan.json", "bases/spectral.json",
+                                         "recipes/recommended.json")
     length = spec["config"]["model"]["length"]
     assert length == spec["prepare"]["length"]
     for recipe in (None, RECOMMENDED):
@@ -88,6 +93,42 @@ def test_dataset_specs_load_with_every_arm_on_their_base_and_on_the_recommended_
     # The spec's budget applies on its base; a recipe brings its own.
     assert ablation.arm_config(spec, "D", 0, "", "", None).train.steps == spec["config"]["train"]["steps"]
     assert ablation.arm_config(spec, "D", 0, "", "", None, RECOMMENDED).train.steps == 6000
+    # `setup` hands the "prepare" section to prepare(source, input, output_dir, **rest).
+    prep = dict(spec["prepare"])
+    inspect.signature(prepare).bind(prep.pop("source"), prep.pop("input", None), "/out", **prep)
+
+
+PITCH = ["beep", "rising whistle", "falling whistle", "siren"]
+
+
+def test_the_pitch_spec_is_the_recommended_recipe_on_the_pitch_subset():
+    spec, synth = ablation.dataset_spec("synth-pitch"), ablation.dataset_spec("synth")
+    assert spec["prepare"]["classes"] == PITCH
+    assert spec["prepare"]["num_examples"] == 200 * len(PITCH)
+    # The synth set's rate, length, seed, test fraction (the default) and classifier.
+    assert {k: v for k, v in spec["prepare"].items() if k not in ("classes", "num_examples")} == \
+        {k: v for k, v in synth["prepare"].items() if k != "num_examples"}
+    assert spec["classifier"] == synth["classifier"]
+    assert spec["evaluate"] == {"num_clips": 320, "z_per_caption": 8, "captions_per_class": 2}
+    # Its config is the recommended recipe, with the clip length and a 1,500-step budget.
+    own = Config.from_dict(ablation.spec_config(spec)).to_dict()
+    recipe = Config.load(RECOMMENDED).to_dict()
+    changed = {k for k, v in _flat(own).items() if _flat(recipe).get(k) != v}
+    assert changed == {"model.length", "train.steps", "train.checkpoint_every"}
+    assert (own["model"]["length"], own["train"]["steps"]) == (spec["prepare"]["length"], 1500)
+    assert ablation.arm_config(spec, "D", 0, "", "", None).model.replay
+
+
+def test_setup_prepares_the_pitch_subset(tmp_path, monkeypatch):
+    spec = ablation.dataset_spec("synth-pitch")
+    spec["prepare"] = {**spec["prepare"], "num_examples": 8, "length": 256}  # tiny, same subset
+    monkeypatch.setattr(ablation, "dataset_spec", lambda name: spec)
+    monkeypatch.setattr(ablation, "text_encoder_path", lambda: None)
+    ablation.setup(argparse.Namespace(dataset="synth-pitch", work_dir=str(tmp_path)),
+                   classifier=False)
+    card = records.load_card(tmp_path / "data" / "synth-pitch")
+    assert card.source == "synth" and card.classes == card.extra["class_subset"] == PITCH
+    assert sum(card.counts.values()) == 8 and card.sample_rate == 8000
 
 
 def test_the_recommended_recipe_is_the_library_default():

@@ -80,7 +80,7 @@ def test_a_new_term_is_one_registration():
 
 def test_unknown_names_and_parameters_are_refused_with_the_known_ones():
     with pytest.raises(ConfigError, match=r"objective.g.gp is not a term of the generator; "
-                                          r"known: \['adversarial', 'cond_contrastive'"):
+                                          r"known: \['adversarial', 'class_head', 'cond_contrastive'"):
         Objective(ObjectiveConfig(g={"gp": 1.0}), MODEL)
     with pytest.raises(ConfigError, match=r"objective.params.contrastive: unknown \['tau'\]"):
         Objective(ObjectiveConfig(params={"contrastive": {"tau": 0.1}}), MODEL)
@@ -92,8 +92,9 @@ def test_unknown_names_and_parameters_are_refused_with_the_known_ones():
 
 def test_every_registered_term_has_a_docstring_and_numeric_defaults():
     assert {("d", "adversarial"), ("d", "gradient_penalty"), ("d", "contrastive"),
-            ("g", "adversarial"), ("g", "kl"), ("g", "mode_seeking"), ("g", "contrastive"),
-            ("g", "cond_contrastive"), ("g", "z_diversity")} <= set(TERMS)
+            ("d", "class_head"), ("g", "class_head"), ("g", "adversarial"), ("g", "kl"),
+            ("g", "mode_seeking"), ("g", "contrastive"), ("g", "cond_contrastive"),
+            ("g", "z_diversity")} <= set(TERMS)
     for key, term in TERMS.items():
         assert term.fn.__doc__, key
         assert all(isinstance(v, float) for v in term.params.values()), key

@@ -335,6 +335,44 @@ def test_synth_count_and_round_trip(tmp_path):
     assert test_ids == {c.clip_id for i, c in enumerate(clips.values()) if i % 10 == 9}
 
 
+PITCH = ["beep", "rising whistle", "falling whistle", "siren"]
+
+
+def test_synth_subset_is_the_cards_classes_and_recorded(tmp_path):
+    synth_sfx = pytest.importorskip("condgan.data_prep.synth_sfx")
+    names = ["siren", "rising whistle", "beep"]  # labels index this order
+    card = prepare("synth", None, str(tmp_path / "out"), num_examples=24, seed=5,
+                   sample_rate=RATE, length=LENGTH, classes=names, progress=False)
+    assert card.source == "synth" and card.classes == names
+    assert card.extra["class_subset"] == names
+    assert card.extra["generator"]["classes"] == names
+    assert card.extra["generator"]["subset_of"] == synth_sfx.CLASSES
+    assert card.groups == sorted(names)
+    assert set(card.captions) <= {c for n in names for c in synth_sfx.CAPTIONS[n]}
+    assert records.load_card(tmp_path / "out") == card
+    clips = {c.clip_id: c for c in synth_sfx.generate(24, RATE, LENGTH, seed=5, classes=names)}
+    examples = _read_split(tmp_path / "out", "train") + _read_split(tmp_path / "out", "test")
+    assert {ex["id"].decode() for ex in examples} == clips.keys()
+    assert collections.Counter(int(ex["label"]) for ex in examples) == {0: 8, 1: 8, 2: 8}
+    for ex in examples:
+        clip = clips[ex["id"].decode()]
+        assert ex["label"] == clip.label and ex["caption"].decode() == clip.caption
+        assert ex["group"].decode() == names[clip.label]
+        assert ex["caption"].decode() in synth_sfx.CAPTIONS[names[clip.label]]
+        np.testing.assert_allclose(ex["audio"], clip.audio, atol=1.0 / 32767)
+
+
+def test_synth_all_classes_named_is_the_full_set(tmp_path):
+    synth_sfx = pytest.importorskip("condgan.data_prep.synth_sfx")
+    args = dict(num_examples=13, seed=1, sample_rate=RATE, length=LENGTH, progress=False)
+    full = prepare("synth", None, str(tmp_path / "a"), **args)
+    named = prepare("synth", None, str(tmp_path / "b"), classes=list(synth_sfx.CLASSES), **args)
+    assert "class_subset" not in full.extra and "subset_of" not in full.extra["generator"]
+    assert named == full
+    for name in full.shards["train"] + full.shards["test"]:  # the same bytes
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
 # ----------------------------------------------------------------------------
 # Arguments and the output directory.
 
@@ -354,6 +392,13 @@ def test_synth_count_and_round_trip(tmp_path):
     (dict(source="synth", num_examples=0), "--num_examples=0"),
     (dict(source="synth", normalize="loud"), "--normalize='loud'"),
     (dict(source="synth", fit="stretch"), "--fit='stretch'"),
+    (dict(source="synth", classes=["beep", "kazoo"]), "--classes: unknown class(es) ['kazoo']"),
+    (dict(source="synth", classes=["beep", "beep"]), "--classes: repeated class(es) ['beep']"),
+    (dict(source="synth", classes=[]), "--classes: classes is empty"),
+    (dict(source="synth", classes="beep,siren"), "not the string 'beep,siren'"),
+    (dict(source="folder", input="/tmp", classes=["beep"]),
+     "--classes is for --source=synth (a subset of its classes); --source=folder"),
+    (dict(source="manifest", input=__file__, classes=PITCH), "--classes is for --source=synth"),
 ])
 def test_impossible_arguments(tmp_path, kwargs, pattern):
     kwargs = {"input": None, **kwargs}
@@ -457,6 +502,24 @@ def test_cli(sounds, bad_sounds, tmp_path):
     for path in bad_sounds:
         assert path in result.stdout
     assert records.load_card(out).counts == {"train": 6, "test": 0}
+
+
+def test_cli_classes(sounds, tmp_path):
+    out = tmp_path / "pitch"
+    result = _cli("--source=synth", "--classes=siren, beep", f"--output_dir={out}",
+                  "--num_examples=8", "--sample_rate=8000", "--length=1024")
+    assert result.returncode == 0, result.stderr
+    assert "2 classes" in result.stdout
+    card = records.load_card(out)
+    assert card.classes == card.extra["class_subset"] == ["siren", "beep"]
+    result = _cli("--source=folder", f"--input={sounds}", "--classes=beep",
+                  f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode != 0
+    assert "--classes is for --source=synth" in result.stderr
+    result = _cli("--source=synth", "--classes=beep,kazoo", f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode != 0
+    assert "--classes: unknown class(es) ['kazoo']; known: ['beep', " in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_errors(sounds, bad_sounds, tmp_path):

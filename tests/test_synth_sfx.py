@@ -1,6 +1,7 @@
 """Tests for condgan.data_prep.synth_sfx: the procedural captioned sound-effects set."""
 
 import collections
+import re
 import time
 
 import numpy as np
@@ -336,6 +337,111 @@ class SynthSfxTest(parameterized.TestCase):
         clips = list(synth_sfx.generate(np.int64(2), np.int32(8000), np.int64(256), np.uint8(1)))
         self.assertLen(clips, 2)
         self.assertEqual(clips[0].audio.shape, (256,))
+
+    # The full set as it was before subsets existed (HEAD 88b5a01): labels, caption
+    # indices and peaks of clips 0-23 at seed 0. Integers and rng draws, not libm output.
+    FULL_SET_LABELS = [0, 7, 1, 11, 3, 10, 4, 6, 9, 8, 2, 5, 7, 2, 4, 11, 0, 6, 1, 8, 9, 3, 5, 10]
+    FULL_SET_PHRASINGS = [3, 3, 3, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 0, 2, 1, 1, 0, 2, 1, 3, 3]
+    FULL_SET_PEAKS = [0.8797, 0.7513, 0.8923, 0.6852, 0.7685, 0.612, 0.5454, 0.7527, 0.7794, 0.6951,
+                      0.8412, 0.6205, 0.5256, 0.865, 0.8948, 0.846, 0.5527, 0.822, 0.7449, 0.9336,
+                      0.7701, 0.901, 0.868, 0.691]
+
+    def test_the_full_set_is_unchanged_by_subsets(self):
+        default = list(synth_sfx.generate(24, 8000, 256, seed=0))
+        named = list(synth_sfx.generate(24, 8000, 256, seed=0, classes=list(synth_sfx.CLASSES)))
+        self.assertEqual([c.label for c in default], self.FULL_SET_LABELS)
+        self.assertEqual([synth_sfx.CAPTIONS[synth_sfx.CLASSES[c.label]].index(c.caption)
+                          for c in default], self.FULL_SET_PHRASINGS)
+        np.testing.assert_allclose([np.max(np.abs(c.audio)) for c in default], self.FULL_SET_PEAKS,
+                                   atol=6e-5)
+        for x, y in zip(default, named):
+            self.assertEqual(x.audio.tobytes(), y.audio.tobytes())
+            self.assertEqual((x.caption, x.label, x.clip_id), (y.caption, y.label, y.clip_id))
+        self.assertEqual(synth_sfx.describe(synth_sfx.CLASSES), synth_sfx.describe())
+        self.assertNotIn("subset_of", synth_sfx.describe())
+
+    def test_a_subset_has_its_labels_balance_and_captions(self):
+        names = ["siren", "beep", "rising whistle", "falling whistle"]  # not CLASSES' order
+        k = len(names)
+        clips = list(synth_sfx.generate(5 * k + 3, 8000, 1024, seed=4, classes=names))
+        labels = [c.label for c in clips]
+        for block in range(5):  # each block a permutation of the subset
+            self.assertCountEqual(labels[block * k:(block + 1) * k], range(k))
+        counts = collections.Counter(labels)
+        self.assertLessEqual(max(counts.values()) - min(counts.values()), 1)
+        self.assertEqual(set(labels), set(range(k)))
+        self.assertNotEqual(labels[:k], labels[k:2 * k])  # shuffled, not round-robin
+        for i, clip in enumerate(clips):
+            name = names[clip.label]  # labels index the subset, in the order given
+            self.assertIn(clip.caption, synth_sfx.CAPTIONS[name])
+            self.assertEqual(clip.clip_id, f"synth-{name.replace(' ', '-')}-{i:06d}")
+            self.assertEqual(clip.audio.shape, (1024,))
+        for name in names:  # every phrasing of a class can be drawn
+            drawn = {c.caption for c in synth_sfx.generate(12 * k, 8000, 64, seed=1, classes=names)
+                     if names[c.label] == name}
+            self.assertEqual(drawn, set(synth_sfx.CAPTIONS[name]), name)
+
+    def test_a_subsets_clips_keep_their_class_trait(self):
+        # A subset clip is a clip of its class: the pitch contours of the pitch subset.
+        names = ["beep", "rising whistle", "falling whistle", "siren"]
+        for clip in synth_sfx.generate(8, 8000, 16384, seed=2, classes=names):
+            t, pitch = _pitch_track(clip.audio, 8000)
+            slope = np.polyfit(t, pitch, 1)[0]
+            name = names[clip.label]
+            if name == "rising whistle":
+                self.assertGreater(slope, 1.0, clip.clip_id)
+            elif name == "falling whistle":
+                self.assertLess(slope, -1.0, clip.clip_id)
+            elif name == "beep":
+                self.assertLess(np.ptp(pitch), 0.15, clip.clip_id)
+            else:
+                self.assertGreater(np.ptp(pitch), 0.5, clip.clip_id)
+
+    def test_a_subset_depends_on_its_order_and_seed_only(self):
+        names = ["bell", "hum"]
+        a = list(synth_sfx.generate(9, 8000, 512, seed=3, classes=names))
+        b = list(synth_sfx.generate(5, 8000, 512, seed=3, classes=names))
+        for x, y in zip(b, a):
+            self.assertEqual(x.audio.tobytes(), y.audio.tobytes())
+            self.assertEqual((x.caption, x.label, x.clip_id), (y.caption, y.label, y.clip_id))
+        # Reversed: the same block permutations of indices, so each label names the other class.
+        swapped = list(synth_sfx.generate(9, 8000, 512, seed=3, classes=names[::-1]))
+        self.assertEqual([c.label for c in swapped], [c.label for c in a])
+        self.assertEqual([names[::-1][c.label] for c in swapped], [names[1 - c.label] for c in a])
+
+    def test_one_class_is_a_subset(self):
+        clips = list(synth_sfx.generate(3, 8000, 256, seed=0, classes=("chirp",)))
+        self.assertEqual([c.label for c in clips], [0, 0, 0])
+        self.assertTrue(all(c.clip_id.startswith("synth-chirp-") for c in clips))
+
+    def test_describe_a_subset(self):
+        names = ["siren", "beep"]
+        card = synth_sfx.describe(names)
+        self.assertEqual(card["classes"], names)
+        self.assertEqual(card["captions"], {n: synth_sfx.CAPTIONS[n] for n in names})
+        self.assertEqual(list(card["captions"]), names)
+        self.assertEqual(card["subset_of"], synth_sfx.CLASSES)
+        self.assertEqual(card["license"], synth_sfx.LICENSE)
+        card["classes"].append("oops")
+        card["captions"]["beep"].append("oops")
+        self.assertEqual(names, ["siren", "beep"])
+        self.assertNotIn("oops", synth_sfx.CAPTIONS["beep"])
+
+    @parameterized.named_parameters(
+        ("unknown", ["beep", "kazoo", "gong"], r"unknown class\(es\) \['kazoo', 'gong'\]"),
+        ("repeated", ["siren", "beep", "siren"], r"repeated class\(es\) \['siren'\]"),
+        ("empty", [], r"classes is empty"),
+        ("a_string", "beep", r"a list of class names, not the string 'beep'"),
+        ("not_a_name", ["beep", 3], r"unknown class\(es\) \[3\]"),
+    )
+    def test_bad_subsets_are_refused_at_call(self, classes, pattern):
+        known = re.escape(f"known: {synth_sfx.CLASSES}")
+        for call in (lambda: synth_sfx.generate(4, classes=classes),
+                     lambda: synth_sfx.describe(classes),
+                     lambda: synth_sfx.check_classes(classes)):
+            with self.assertRaisesRegex(ValueError, pattern) as raised:
+                call()
+            self.assertRegex(str(raised.exception), known)
 
     def test_fundamental_range_errors(self):
         with self.assertRaisesRegex(ValueError, "unknown class 'kazoo'"):
