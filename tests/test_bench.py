@@ -325,3 +325,11 @@ def test_report_orders_training_rows_by_size_whatever_the_results_order():
     assert [r[:2] for r in report.train_rows()] == [
         ["tiny", "float32"], ["tiny", "mixed_bfloat16"], ["synth", "float32"],
         ["small", "float32"]]
+
+
+def test_the_synth_target_row_names_the_precision_it_reports():
+    results = {"train/synth/float32": {"median_ms": 45.4, "steps_per_s": 22.0},
+               "train/synth/mixed_bfloat16": {"median_ms": 39.7, "steps_per_s": 25.2}}
+    report = bench_cli.Report(results, {"cpus": 2, "loadavg": [0.2, 0.2, 0.2]}, False, 60.0)
+    (row,) = [r for r in report.targets() if r[0].startswith("synth step")]
+    assert row[1] == "25.2 steps/s = 2.21x (mixed_bfloat16)" and row[2] == "**no**"
