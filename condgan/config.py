@@ -35,6 +35,13 @@ LOSSES = ("wgan_gp", "hinge", "non_saturating")
 # (log-magnitude + IF generator, 2-D convolutions over a log-|STFT| critic).
 GENERATORS = ("wavegan", "spectral")
 DISCRIMINATORS = ("wavegan", "spectral")
+# The frequency axis of the spectral critic (model.d_frequency_scale): the STFT's linear bins,
+# or mel bands of the same |STFT| (condgan.nets.spectral.LogMelSTFT).
+D_FREQUENCY_SCALES = ("linear", "mel")
+# The lower edge of the spectral critic's lowest mel band, in Hz (the upper edge is the Nyquist).
+D_MEL_LOWER_HERTZ = 40.0
+# The fewest mel bands the critic takes (its four stride-2 convolutions halve the axis 4 times).
+MIN_D_MEL_BANDS = 8
 # How the discriminator reads the caption: WaveGAN-style concatenation after its
 # last layer, or a projection term <V t, phi(x)> (Miyato & Koyama 2018).
 D_CONDITIONINGS = ("concat", "projection")
@@ -125,6 +132,14 @@ class ModelConfig:
     discriminator: str = _field("spectral", "wavegan (strided 1-D convolutions over the "
                                             "waveform) or spectral (2-D convolutions over the "
                                             "clip's log-|STFT|).")
+    d_frequency_scale: str = _field("linear", "The spectral critic's frequency axis: linear (the "
+                                              "STFT's stft_frame // 2 + 1 bins) or mel "
+                                              "(d_mel_bands HTK mel bands of the same |STFT|, "
+                                              "40 Hz to Nyquist; nearly logarithmic above 700 Hz, "
+                                              "where a glide is a line and a pitch change a "
+                                              "shift; spectral D only).")
+    d_mel_bands: int = _field(64, "Mel bands of the spectral critic with d_frequency_scale=mel "
+                                  f"({MIN_D_MEL_BANDS} to stft_frame // 2 + 1; issue 19: 64-80).")
     d_conditioning: str = _field("projection", "How D reads the caption: concat (after its last "
                                                "layer; wavegan D only) or projection (<V t, "
                                                "phi(x)>, Miyato & Koyama 2018).")
@@ -171,7 +186,8 @@ class ModelConfig:
         for name, allowed in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS),
                               ("d_conditioning", D_CONDITIONINGS), ("text_norm", TEXT_NORMS),
                               ("replay_memory", REPLAY_MEMORIES), ("precision", PRECISIONS),
-                              ("film_input", FILM_INPUTS)):
+                              ("film_input", FILM_INPUTS),
+                              ("d_frequency_scale", D_FREQUENCY_SCALES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
                     f"model.{name}={getattr(self, name)!r} is unknown; choose one of {allowed}")
@@ -180,6 +196,21 @@ class ModelConfig:
         if self.discriminator == "spectral" and self.d_conditioning == "concat":
             raise ConfigError("the spectral discriminator reads the caption by projection: set "
                               "model.d_conditioning=projection")
+        if self.d_frequency_scale == "mel":
+            if self.discriminator != "spectral":
+                raise ConfigError(
+                    "model.d_frequency_scale='mel' is a switch of the spectral critic; the "
+                    f"{self.discriminator!r} discriminator reads the waveform: set "
+                    "model.discriminator=spectral or model.d_frequency_scale=linear")
+            bins = self.stft_frame // 2 + 1
+            if not MIN_D_MEL_BANDS <= self.d_mel_bands <= bins:
+                raise ConfigError(
+                    f"model.d_mel_bands must be in [{MIN_D_MEL_BANDS}, stft_frame // 2 + 1 = {bins}] "
+                    f"(the STFT's bins), got {self.d_mel_bands}")
+            if self.sample_rate / 2 <= D_MEL_LOWER_HERTZ:
+                raise ConfigError(
+                    f"model.d_frequency_scale='mel' needs a Nyquist above the lowest band's "
+                    f"{D_MEL_LOWER_HERTZ:g} Hz; model.sample_rate={self.sample_rate}")
         spectral = self.generator == "spectral" or self.discriminator == "spectral"
         if spectral and (self.stft_frame % self.stft_hop or self.stft_frame > self.length):
             raise ConfigError(f"model.stft_frame ({self.stft_frame}) must be a multiple of "

@@ -153,3 +153,30 @@ def test_a_file_may_describe_itself(tmp_path):
 def test_a_retired_switch_in_todays_layout_is_refused_with_a_pointer(section, key, value):
     with pytest.raises(ConfigError, match=rf"{section}.{key}.* retired .*docs/retired.md"):
         Config.from_dict({section: {key: value}})
+
+
+@pytest.mark.parametrize("model, needle", [
+    ({"d_frequency_scale": "log"}, "model.d_frequency_scale='log' is unknown"),
+    ({"d_frequency_scale": "mel", "discriminator": "wavegan", "d_conditioning": "concat"},
+     "model.d_frequency_scale='mel' is a switch of the spectral critic; the 'wavegan' "
+     "discriminator"),
+    ({"d_frequency_scale": "mel", "d_mel_bands": 7}, "model.d_mel_bands must be in [8, "
+                                                     "stft_frame // 2 + 1 = 129]"),
+    ({"d_frequency_scale": "mel", "d_mel_bands": 130}, "got 130"),
+    ({"d_frequency_scale": "mel", "stft_frame": 64, "stft_hop": 16, "d_mel_bands": 34},
+     "stft_frame // 2 + 1 = 33]"),
+    ({"d_frequency_scale": "mel", "sample_rate": 80}, "Nyquist above the lowest band's 40 Hz"),
+])
+def test_a_mel_critic_that_cannot_be_built_is_refused(model, needle):
+    with pytest.raises(ConfigError) as e:
+        Config.from_dict({"model": model})
+    assert needle in str(e.value)
+
+
+def test_mel_bands_are_checked_only_for_the_mel_critic():
+    assert Config().model.d_frequency_scale == "linear"
+    for bands in (8, 64, 80, 129):
+        Config.from_dict({"model": {"d_frequency_scale": "mel", "d_mel_bands": bands}})
+    # The linear critic ignores the field; the WaveGAN critic takes the linear default.
+    Config.from_dict({"model": {"d_mel_bands": 500}})
+    Config.from_dict({"model": {"discriminator": "wavegan", "d_conditioning": "concat"}})

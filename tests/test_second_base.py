@@ -13,6 +13,7 @@ from condgan.config import ConfigError
 from condgan.method import build_conditioner
 from condgan.nets import build_discriminator, build_generator
 from condgan.nets.film import FiLM
+from condgan.nets.spectral import LogMagnitudeSTFT, LogMelSTFT
 
 BATCH = 4
 
@@ -58,6 +59,44 @@ def test_discriminator_reads_the_caption(disc, cond):
     assert score.shape == (BATCH, 1)
     other = d([audio, tf.reverse(text, [0])]).numpy()
     assert not np.allclose(score, other)  # the caption changes the score
+
+
+@pytest.mark.parametrize("bands", [8, 64])
+def test_mel_critic_reads_mel_bands_and_the_caption(bands):
+    cfg = _cfg(d_frequency_scale="mel", d_mel_bands=bands, spectral_norm=True, sample_rate=8000)
+    cfg.validate()
+    _, _, text, audio = _inputs(cfg)
+    d = build_discriminator(cfg, seed=0)
+    mel = d.get_layer("log_mel_stft")
+    assert isinstance(mel, LogMelSTFT) and (mel.bands, mel.sample_rate) == (bands, 8000)
+    assert mel.output.shape == (None, 1 + (cfg.length - 128) // 32, bands, 1)
+    assert not any(isinstance(layer, LogMagnitudeSTFT) for layer in d.layers)
+    score = d([audio, text]).numpy()
+    assert score.shape == (BATCH, 1) and np.all(np.isfinite(score))
+    assert not np.allclose(score, d([audio, tf.reverse(text, [0])]).numpy())
+    with tf.GradientTape() as tape:
+        tape.watch(audio)
+        out = tf.reduce_sum(d([audio, text]))
+    grad = tape.gradient(out, audio).numpy()
+    assert np.all(np.isfinite(grad)) and np.abs(grad).sum() > 0
+
+
+def test_the_linear_critic_is_unchanged_and_mel_swaps_only_its_input_layer():
+    linear = build_discriminator(_cfg(), seed=0)
+    assert _cfg().d_frequency_scale == "linear"
+    stft = linear.get_layer("log_stft")
+    assert isinstance(stft, LogMagnitudeSTFT) and stft.output.shape[2] == 128 // 2 + 1
+    assert not any(isinstance(layer, LogMelSTFT) for layer in linear.layers)
+    mel = build_discriminator(_cfg(d_frequency_scale="mel", d_mel_bands=40), seed=0)
+
+    def layers(model):
+        return [(type(layer).__name__, layer.name) for layer in model.layers]
+
+    expected = [("LogMelSTFT", "log_mel_stft") if name == "log_stft" else (kind, name)
+                for kind, name in layers(linear)]
+    assert layers(mel) == expected
+    # Same weights, same shapes: the 3x3 kernels do not depend on the frequency axis's size.
+    assert [w.shape for w in mel.weights] == [w.shape for w in linear.weights]
 
 
 def test_spectral_discriminator_refuses_concat():

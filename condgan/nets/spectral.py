@@ -10,6 +10,11 @@ Keras layers carry that here:
 
 - `LogMagnitudeSTFT`: audio float32[B, L, 1] -> log |STFT| float32[B, T, F, 1]
   (Hann window, no padding: T = 1 + (L - frame) // hop, F = frame // 2 + 1).
+- `LogMelSTFT`: the same |STFT| on M mel bands, log(|STFT| @ W + 1e-4) float32[B, T, M, 1]
+  (`mel_weights`; the critic's input with `model.d_frequency_scale="mel"`, issue 19: the
+  mel axis is nearly logarithmic above 700 Hz, where an exponential glide is a straight line
+  and a pitch change is a shift; an octave from 1 or 1.5 kHz spans 17 or 19 of 64 bands at
+  8 kHz, 32 or 48 linear bins of a 256 frame).
 - `SpectralSynthesis`: (log-magnitude, IF) frames float32[B, T, F] each ->
   audio float32[B, L, 1]. IF in [-1, 1] is the phase advance per hop over pi
   (GANSynth's representation), counted from the advance of the bin's own centre
@@ -37,7 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from condgan.config import ModelConfig
+from condgan.config import D_MEL_LOWER_HERTZ, ModelConfig
 from condgan.nets.film import FiLM, generator_inputs
 
 # log(|X| + LOG_FLOOR): -9.2 for silence, about +4 for a loud tone at frame 256.
@@ -78,11 +83,51 @@ def log_magnitude(audio, frame: int = 256, hop: int = 64, floor: float = LOG_FLO
     Returns:
       float32[batch, 1 + (length - frame) // hop, frame // 2 + 1].
     """
+    return tf.math.log(_magnitude(audio, frame, hop) + floor)
+
+
+def _magnitude(audio, frame: int, hop: int) -> tf.Tensor:
+    """|STFT(audio)|, periodic Hann, no padding: float32[batch, frames, frame // 2 + 1]."""
     x = tf.cast(tf.convert_to_tensor(audio), tf.float32)
     if x.shape.rank == 3:
         x = x[..., 0]
     spec = tf.signal.stft(x, frame, hop, frame, window_fn=tf.signal.hann_window, pad_end=False)
-    return tf.math.log(tf.abs(spec) + floor)
+    return tf.abs(spec)
+
+
+def mel_weights(frame: int, sample_rate: float, bands: int,
+                lower_hertz: float = D_MEL_LOWER_HERTZ) -> np.ndarray:
+    """The STFT-bin -> mel-band matrix of `LogMelSTFT`: float32[frame // 2 + 1, bands].
+
+    `tf.signal.linear_to_mel_weight_matrix`, whose conventions are HTK's:
+    mel(f) = 1127 ln(1 + f / 700) (= 2595 log10(1 + f / 700)); `bands + 2` edges equally
+    spaced in mel from `lower_hertz` to the Nyquist, sample_rate / 2; band m is the
+    triangle, linear in mel, from edge m through edge m + 1 (weight 1 there) to edge
+    m + 2, sampled at the bins' frequencies k sample_rate / frame; the DC bin has weight 0
+    in every band. The triangles are not area-normalised: a band's weights sum to about
+    the spacing of the band centres there, in bins (0.6-1 in the lowest bands, 4.1 in the
+    highest at 8 kHz, frame 256, 64 bands), so broadband noise reads louder in the wide high
+    bands, and a tone reads its whole Hann main lobe (4 bins) there but one or two bins
+    low down. The lowest bands are narrower than a bin: neighbouring bands read the same
+    one or two bins with different weights, and a band that falls between two bins reads
+    only the floor (none does at 8 kHz with frame 256 and 64 or 80 bands, nor at 16 kHz
+    with 64; 2 of 80 do at 16 kHz, and 2-12 with frame 128).
+
+    Raises:
+      ValueError: `bands` is not in [1, frame // 2 + 1], or the Nyquist is not above
+        `lower_hertz`.
+    """
+    bins = frame // 2 + 1
+    if isinstance(bands, bool) or not isinstance(bands, int) or not 1 <= bands <= bins:
+        raise ValueError(f"mel bands must be an integer in [1, frame // 2 + 1 = {bins}], "
+                         f"got {bands!r}")
+    if not sample_rate / 2 > lower_hertz >= 0:
+        raise ValueError(f"the lowest mel band starts at {lower_hertz} Hz: it must be >= 0 and "
+                         f"below the Nyquist of sample_rate={sample_rate}")
+    # Eager even inside a tf.function (a layer built in a traced function keeps an array).
+    with tf.init_scope():
+        return tf.signal.linear_to_mel_weight_matrix(
+            bands, bins, float(sample_rate), float(lower_hertz), sample_rate / 2.0).numpy()
 
 
 @keras.saving.register_keras_serializable(package="condgan")
@@ -117,6 +162,52 @@ class LogMagnitudeSTFT(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "frame": self.frame, "hop": self.hop}
+
+
+@keras.saving.register_keras_serializable(package="condgan")
+class LogMelSTFT(keras.layers.Layer):
+    """log(|STFT(audio)| @ W + 1e-4): `LogMagnitudeSTFT`'s frames on mel bands.
+
+    W = `mel_weights(frame, sample_rate, bands, lower_hertz)` (HTK mel, triangles of peak
+    1 from `lower_hertz` to the Nyquist), a constant: the layer has no weights.
+
+    Args:
+      frame: frame (= FFT) length in samples.
+      hop: hop in samples.
+      sample_rate: the clip's sample rate in Hz (places the bins on the mel axis).
+      bands: mel bands M, in [1, frame // 2 + 1].
+      lower_hertz: lower edge of the lowest band in Hz.
+
+    Call args:
+      audio: float32[batch, length, 1] with length >= frame.
+
+    Returns:
+      float32[batch, 1 + (length - frame) // hop, bands, 1], bands from low to high.
+    """
+
+    def __init__(self, frame: int = 256, hop: int = 64, sample_rate: float = 16000,
+                 bands: int = 64, lower_hertz: float = D_MEL_LOWER_HERTZ, **kwargs):
+        # tf.signal's FFTs take complex64 / complex128 only: float32 under any policy.
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        _check_frame_hop("LogMelSTFT", frame, hop)
+        self.mel_matrix = mel_weights(frame, sample_rate, bands, lower_hertz)
+        self.frame, self.hop, self.sample_rate = frame, hop, sample_rate
+        self.bands, self.lower_hertz = bands, lower_hertz
+
+    def call(self, audio):
+        mel = tf.tensordot(_magnitude(audio, self.frame, self.hop), self.mel_matrix, 1)
+        return tf.math.log(mel + LOG_FLOOR)[..., None]
+
+    def compute_output_shape(self, input_shape):
+        length = input_shape[1]
+        frames = None if length is None else 1 + (length - self.frame) // self.hop
+        return (input_shape[0], frames, self.bands, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "frame": self.frame, "hop": self.hop,
+                "sample_rate": self.sample_rate, "bands": self.bands,
+                "lower_hertz": self.lower_hertz}
 
 
 @keras.saving.register_keras_serializable(package="condgan")
@@ -264,16 +355,26 @@ def spectral_features(cfg: ModelConfig, audio, sn):
     """The spectral critic's features: four 3x3 stride-2 convolutions over the clip's
     log-|STFT| (2, 4, 8, 16 x model_dim channels, leaky ReLU), globally average-pooled.
 
+    With `cfg.d_frequency_scale="mel"` the frequency axis is `cfg.d_mel_bands` mel bands of
+    the same |STFT| (`LogMelSTFT`, 40 Hz to the Nyquist of `cfg.sample_rate`) in place of
+    the stft_frame // 2 + 1 linear bins; the rescaling and convolutions are the same.
+
     Args:
-      cfg: the model config (`model_dim`, `stft_frame`, `stft_hop` are used).
+      cfg: the model config (`model_dim`, `stft_frame`, `stft_hop`, `d_frequency_scale`,
+        and with mel `d_mel_bands`, `sample_rate` are used).
       audio: Keras tensor float32[batch, length, 1].
       sn: wraps a layer in spectral normalisation when `cfg.spectral_norm`.
 
     Returns:
       Keras tensor float[batch, 16 * model_dim].
     """
-    x = LogMagnitudeSTFT(cfg.stft_frame, cfg.stft_hop, name="log_stft")(audio)
-    # log|X| spans about [-9, 4]: centre and scale it near [-1, 2].
+    if cfg.d_frequency_scale == "mel":
+        x = LogMelSTFT(cfg.stft_frame, cfg.stft_hop, cfg.sample_rate, cfg.d_mel_bands,
+                       name="log_mel_stft")(audio)
+    else:
+        x = LogMagnitudeSTFT(cfg.stft_frame, cfg.stft_hop, name="log_stft")(audio)
+    # log|X| spans about [-9, 4] (mel bands: up to about +1.6 more in the wide high bands,
+    # whose weights sum to 4-5 bins): centre and scale it near [-1, 2].
     x = keras.layers.Rescaling(0.25, offset=1.0, name="log_stft_scale")(x)
     for i in range(4):
         x = sn(keras.layers.Conv2D(2 * cfg.model_dim * 2 ** i, 3, strides=2, padding="same",
