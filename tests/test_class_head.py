@@ -78,7 +78,7 @@ def test_the_critic_gives_k_plus_1_logits_that_read_no_caption(name):
         build_discriminator(cfg.model)
 
 
-def test_the_terms_are_the_cross_entropies_of_the_step():
+def test_the_steps_report_the_terms_and_the_head_learns_on_them():
     keras.utils.set_random_seed(0)
     gan = build_gan(config(replay=False))
     audio, text, _, labels = batch()
