@@ -110,7 +110,10 @@ def test_train_kill_resume_export_generate(tmp_path, tiny_data, text_encoder_dir
     np.testing.assert_array_equal(load_generator(run_dir, checkpoint=last)(["a short beep"], 0)[0],
                                   newest)
     older, _ = load_generator(run_dir, checkpoint=first)(["a short beep"], 0)
-    assert np.abs(older - newest).max() > 1e-4
+    # The same checkpoint gives bit-identical audio (above), so any difference is the
+    # checkpoint's. A few tiny-model steps apart the clips may differ by less than 1e-4,
+    # so no fixed amplitude is asked for.
+    assert not np.array_equal(older, newest)
     with pytest.raises(GenerateError, match="exported SavedModel: it has no checkpoints"):
         load_generator(export_dir, checkpoint=first)
 
