@@ -1,8 +1,10 @@
 """How far apart CondAugment puts the synth classes' captions (issue 8, session 7).
 
   python -m experiments.scratch.cond_separation <run dir> <step> [--data_root=work_data/data]
+      [--dataset=synth|synth-pitch]
 
-For each class of the synth set, the conditioner's means of its four captions; prints
+For each class of the synth set (or of a subset of it, --dataset=synth-pitch), the
+conditioner's means of its four captions; prints
 the distance between two classes' mean centroids in units of the noise ball's radius
 (mean sigma x sqrt(cond_dim)), and the spread of one class's phrasings in the same
 units, for the trained conditioner and (with model.ema_decay) its average.
@@ -28,10 +30,13 @@ PAIRS = (("rising whistle", "falling whistle"), ("rising whistle", "beep"), ("fa
 
 
 def main(argv=None) -> None:
-    args = _common.parser(__doc__).parse_args(argv)
+    parser = _common.parser(__doc__)
+    parser.add_argument("--dataset", default="synth", help="a dataset dir under --data_root "
+                        "prepared from the procedural set (default: %(default)s)")
+    args = parser.parse_args(argv)
     config, gan = _common.load_run(args.run, args.step)
-    _, emb = _common.caption_embeddings(config, args.run, os.path.join(args.data_root, "synth"))
-    names = list(CAPTIONS)
+    card, emb = _common.caption_embeddings(config, args.run, os.path.join(args.data_root, args.dataset))
+    names = [n for n in CAPTIONS if n in card.classes]
     conditioners = [("trained", gan.conditioner)]
     if gan.ema is not None:
         conditioners.append(("averaged", gan.ema_conditioner))
@@ -52,9 +57,12 @@ def main(argv=None) -> None:
         print(which, "mean sigma", round(float(sigma), 3))
         print(" within-class caption spread", round(float(within), 3))
         for a, b in PAIRS:
-            print(f"  {a} vs {b}: {distance(a, b):.3f}")
-        pairs = [distance(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
-        print("  mean over class pairs", round(float(np.mean(pairs)), 3))
+            if a in names and b in names:
+                print(f"  {a} vs {b}: {distance(a, b):.3f}")
+        pairs = {(a, b): distance(a, b) for i, a in enumerate(names) for b in names[i + 1:]}
+        closest = min(pairs, key=pairs.get)
+        print("  mean over class pairs", round(float(np.mean(list(pairs.values()))), 3))
+        print(f"  closest pair: {closest[0]} vs {closest[1]} {pairs[closest]:.3f} (target >= 3)")
 
 
 if __name__ == "__main__":
