@@ -78,6 +78,13 @@ def test_the_critic_gives_k_plus_1_logits_that_read_no_caption(name):
     kernel.assign(kernel * 10.0)
     scaled = d([audio, text], training=False)[-1].numpy() - head.bias.numpy()
     np.testing.assert_allclose(scaled, 10.0 * (logits - head.bias.numpy()), rtol=1e-4, atol=1e-5)
+    # It reads the features layer-normalised per clip (numpy reference; gamma 1, beta 0 at
+    # initialisation, Keras' epsilon 1e-3).
+    norm = d.get_layer("class_head_norm")
+    features, normed = keras.Model(d.inputs, [norm.input, norm.output])([audio, text], training=False)
+    f = features.numpy()
+    mean, var = f.mean(-1, keepdims=True), f.var(-1, keepdims=True)
+    np.testing.assert_allclose(normed.numpy(), (f - mean) / np.sqrt(var + 1e-3), rtol=1e-4, atol=1e-4)
     cfg.model.num_classes = 0
     with pytest.raises(ValueError, match="class_head needs model.num_classes"):
         build_discriminator(cfg.model)
