@@ -121,6 +121,9 @@ TABLE_METRICS = (
     ("d_train", "ratio", "d_train / real"),
     ("ndb_over_k", "generated", "NDB/K"),
 )
+# Conditional accuracy per class: the report's details (condgan.evaluation.evaluate), shown
+# under each table as a second table with one column per class.
+PER_CLASS = "conditional_accuracy_per_class"
 
 
 def dataset_spec(name: str) -> dict:
@@ -399,28 +402,47 @@ def curve(args) -> list[dict]:
     for step in chosen:
         res = evaluate(load_generator(model_dir, checkpoint=by_step[step]), p["data"], classifier,
                        seed=1000 + args.seed, model_name=f"{name} step {step}", **settings)
-        points.append({"step": step, **_flat(res)})
+        points.append({"step": step, **_flat(res), PER_CLASS: _per_class(res)})
         print(f"step {step}: " + ", ".join(f"{k}={v:.3g}" for k, v in points[-1].items()
-                                          if k != "step"), flush=True)
-    reference = _flat(res, "real")
+                                          if k not in ("step", PER_CLASS)), flush=True)
+    reference = {**_flat(res, "real"), PER_CLASS: _per_class(res, "real")}
     out_dir = os.path.join(p["results"], "runs", name)
     command = (f"python -m experiments.ablation curve --dataset={spec['name']} --arm={args.arm} "
                f"--seed={args.seed}" + (f" --tag={args.tag}" if args.tag else "")
                + f" --every={args.every} --num_clips={args.num_clips}")
-    _write_json(os.path.join(out_dir, "curve.json"),
-                {"run": name, "settings": settings, "points": points, "reference": reference,
-                 "command": command})
-    lines = [f"# {name}: metrics against training steps", "",
-             f"{args.num_clips} generated clips per checkpoint (the final report uses "
-             f"{spec.get('evaluate', {}).get('num_clips', 1000)}), same seeds at every step.", "",
+    data = {"run": name, "settings": settings, "points": points, "reference": reference,
+            "command": command, "classes": list(reference[PER_CLASS])}  # (curve.json sorts keys)
+    _write_json(os.path.join(out_dir, "curve.json"), data)
+    _write_text(os.path.join(out_dir, "curve.md"),
+                curve_markdown(data, spec.get("evaluate", {}).get("num_clips", 1000)))
+    return points
+
+
+def curve_markdown(data: dict, final_clips: int) -> str:
+    """curve.md from a curve.json (`curve`): the metrics against steps, then conditional
+    accuracy per class against steps (curves scored before curve.json kept the per-class
+    numbers say "–"), classes in the order of data["classes"] (the dataset's).
+    `final_clips`: the generated clips of the run's final report."""
+    points, reference = data["points"], data["reference"]
+    lines = [f"# {data['run']}: metrics against training steps", "",
+             f"{data['settings']['num_clips']} generated clips per checkpoint (the final report "
+             f"uses {final_clips}), same seeds at every step.", "",
              "| step | " + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
              "|---|" + "---|" * len(TABLE_METRICS)]
     for point in points + [dict(reference, step="real test split")]:
         lines.append(f"| {point['step']} | " + " | ".join(
             f"{point[k]:.3g}" if k in point else "–" for k, _, _ in TABLE_METRICS) + " |")
-    lines += ["", "Reproduce:", "", "```bash", command, "```", ""]
-    _write_text(os.path.join(out_dir, "curve.md"), "\n".join(lines))
-    return points
+    classes = data.get("classes") or list(dict.fromkeys(
+        c for point in points + [reference] for c in point.get(PER_CLASS) or {}))
+    if classes:
+        lines += ["", "Conditional accuracy per class:", ""] + per_class_table(
+            "step", [(str(point["step"]), point.get(PER_CLASS) or {}) for point in points],
+            classes, reference.get(PER_CLASS))
+    else:
+        lines += ["", "Conditional accuracy per class: – (this curve was scored before curve.json "
+                  "kept the numbers per class)."]
+    lines += ["", "Reproduce:", "", "```bash", data["command"], "```", ""]
+    return "\n".join(lines)
 
 
 CURVES_PNG = "curves.png"
@@ -475,6 +497,42 @@ def _flat(results: dict, field: str | None = None) -> dict:
     return flat
 
 
+def _per_class(results: dict, field: str = "generated") -> dict[str, float | None]:
+    """Conditional accuracy per class of one evaluation ({class: value or None}); {} for a
+    report without it."""
+    entry = (results.get("details") or {}).get(PER_CLASS) or {}
+    return {c: None if v.get(field) is None else float(v[field]) for c, v in entry.items()}
+
+
+def _per_class_mean(runs: list[dict]) -> dict[str, dict]:
+    """Per class, the mean of the runs' accuracies and each run's (the runs without the
+    class's number left out): {class: {"mean", "values"}}."""
+    out: dict[str, dict] = {}
+    for r in runs:
+        for c, v in _per_class(r).items():
+            if v is not None:
+                out.setdefault(c, {"values": []})["values"].append(v)
+    for entry in out.values():
+        entry["mean"] = float(np.mean(entry["values"]))
+    return out
+
+
+def _two(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def per_class_table(first: str, rows: list[tuple[str, dict]], classes: list[str],
+                    reference: dict | None) -> list[str]:
+    """Markdown lines of a table of conditional accuracy per class: one row per (label,
+    {class: value}), one column per class of `classes` (in that order), the real test
+    split's row last if `reference` (its {class: value}) is given; "–" where a row has
+    no number for the class (a report scored before per-class numbers were kept)."""
+    lines = [f"| {first} | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
+    for label, values in rows + ([("real test split (reference)", reference)] if reference else []):
+        lines.append(f"| {label} | " + " | ".join(_two(values.get(c)) for c in classes) + " |")
+    return lines
+
+
 def _reference_row(reference: dict, blanks: int) -> str:
     """The real test split's table row: its label, `blanks` empty cells, the metrics."""
     cells = [f"{reference[k]:.3g}" if k in reference else "–" for k, _, _ in TABLE_METRICS]
@@ -502,14 +560,23 @@ def _arm_rows(per_arm: dict[str, list[dict]]) -> tuple[dict, list[str]]:
                 cells.append("–")
         steps = sorted({r["run"]["steps"] for r in runs})
         summary[arm] = {"name": ARM_NAMES[arm], "seeds": sorted(r["run"]["seed"] for r in runs),
-                        "steps": steps, "metrics": stats,
+                        "steps": steps, "metrics": stats, "per_class": _per_class_mean(runs),
                         "train_minutes": float(np.mean([r["run"]["train_seconds"] for r in runs]) / 60)}
         lines.append(f"| {arm} {ARM_NAMES[arm]} | {len(runs)} | {'/'.join(map(str, steps))} | "
                      f"{summary[arm]['train_minutes']:.1f} | " + " | ".join(cells) + " |")
     return summary, lines
 
 
-def _recipe_section(tagged: list[dict], reference: dict) -> tuple[dict, list[str]]:
+def _arm_per_class(summary: dict, classes: list[str], reference: dict) -> list[str]:
+    """The per-class table under an arm table (`per_class_table`): each arm's mean over seeds."""
+    rows = [(f"{arm} {entry['name']}", {c: v["mean"] for c, v in entry["per_class"].items()})
+            for arm, entry in summary.items()]
+    return (["Conditional accuracy per class, mean over seeds (each seed's in results.json):", ""]
+            + per_class_table("arm", rows, classes, reference))
+
+
+def _recipe_section(tagged: list[dict], reference: dict, classes: list[str],
+                    reference_per_class: dict) -> tuple[dict, list[str]]:
     """Tables of the recipes that were run on more than one arm: tagged runs that
     share a tag, its --recipe and its overrides, averaged per arm like the main table
     (a second set of arms A-E on another recipe). A tag run on one arm only gets no
@@ -537,6 +604,7 @@ def _recipe_section(tagged: list[dict], reference: dict) -> tuple[dict, list[str
                   + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
                   "|---|---|---|---|" + "---|" * len(TABLE_METRICS)] + rows + [
                   _reference_row(reference, blanks=3), ""]
+        lines += _arm_per_class(summary, classes, reference_per_class) + [""]
     return out, lines
 
 
@@ -549,6 +617,8 @@ def table(args) -> str:
     tagged: list[dict] = []
     reference = {}
     num_classes = None
+    classes: list[str] = []
+    reference_per_class: dict = {}
     for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
         path = os.path.join(runs_dir, name, RESULTS_JSON)
         if not os.path.isfile(path):
@@ -558,6 +628,8 @@ def table(args) -> str:
         # Older reports lack newer metrics: each metric's reference is the first one found.
         reference = {**_flat(res, "real"), **reference}
         num_classes = num_classes or len(res["dataset"]["classes"])
+        classes = classes or list(res["dataset"]["classes"])
+        reference_per_class = reference_per_class or _per_class(res, "real")
         if res["run"].get("tag"):
             tagged.append(res)  # a run outside the ablation (another budget): listed on its own
             continue
@@ -581,6 +653,8 @@ def table(args) -> str:
     summary, rows = _arm_rows(per_arm)
     lines += rows
     lines.append(_reference_row(reference, blanks=3))
+    if summary:
+        lines += [""] + _arm_per_class(summary, classes, reference_per_class)
     lines += ["", "Grids (rows captions, columns z; the real reference beside them): "
               + ", ".join(f"[{arm}](runs/{arm}-seed{per_arm[arm][0]['run']['seed']}/)"
                           for arm in ARMS if arm in per_arm), "",
@@ -590,24 +664,27 @@ def table(args) -> str:
               + ",".join(str(s) for s in sorted({s for a in summary.values() for s in a['seeds']}))
               + ("" if len(summary) == len(ARMS) else " --arms=" + ",".join(summary)),
               f"python -m experiments.ablation table --dataset={spec['name']}", "```", ""]
-    recipes, recipe_lines = _recipe_section(tagged, reference)
+    recipes, recipe_lines = _recipe_section(tagged, reference, classes, reference_per_class)
     lines += recipe_lines
-    lines += _tagged_section(tagged, reference)
+    lines += _tagged_section(tagged, reference, classes, reference_per_class)
     text = "\n".join(lines)
     os.makedirs(p["results"], exist_ok=True)
     _write_text(os.path.join(p["results"], "results.md"), text)
     _write_json(os.path.join(p["results"], "results.json"),
                 {"dataset": spec["name"], "arms": summary, "reference": reference,
                  "recipes": recipes,
+                 "classes": classes, "reference_per_class": reference_per_class,
                  "tagged_runs": {r["run"]["arm"] + "-seed" + str(r["run"]["seed"]) + "-" + r["run"]["tag"]:
                                  {"run": {k: v for k, v in r["run"].items() if k != "config"},
-                                  "metrics": _flat(r)} for r in tagged}})
+                                  "metrics": _flat(r), "per_class": _per_class(r)} for r in tagged}})
     print(text)
     return text
 
 
-def _tagged_section(tagged: list[dict], reference: dict) -> list[str]:
-    """Markdown lines for the runs outside the ablation (e.g. a long run), one row each."""
+def _tagged_section(tagged: list[dict], reference: dict, classes: list[str],
+                    reference_per_class: dict) -> list[str]:
+    """Markdown lines for the runs outside the ablation (e.g. a long run), one row each,
+    and their conditional accuracy per class."""
     if not tagged:
         return []
     lines = ["**Runs outside the ablation**", "",
@@ -616,7 +693,7 @@ def _tagged_section(tagged: list[dict], reference: dict) -> list[str]:
              "|---|---|---|" + "---|" * len(TABLE_METRICS)]
     for r in tagged:
         run = r["run"]
-        name = f"{run['arm']}-seed{run['seed']}-{run['tag']}"
+        name = _tagged_name(run)
         flat = _flat(r)
         cells = [f"{flat[k]:.3g}" if k in flat else "–" for k, _, _ in TABLE_METRICS]
         changes = "".join(f", {item}" for item in ([f"--recipe={run['recipe']}"] if run.get("recipe")
@@ -624,8 +701,15 @@ def _tagged_section(tagged: list[dict], reference: dict) -> list[str]:
         lines.append(f"| [{name}](runs/{name}/) {ARM_NAMES[run['arm']]}{changes} | {run['steps']} | "
                      f"{run['train_seconds'] / 60:.1f} | " + " | ".join(cells) + " |")
     lines.append(_reference_row(reference, blanks=2))
+    lines += ["", "Conditional accuracy per class:", ""] + per_class_table(
+        "run", [(_tagged_name(r["run"]), _per_class(r)) for r in tagged], classes,
+        reference_per_class)
     lines += ["", "Reproduce:", "", "```bash"] + [r["run"]["command"] for r in tagged] + ["```", ""]
     return lines
+
+
+def _tagged_name(run: dict) -> str:
+    return f"{run['arm']}-seed{run['seed']}-{run['tag']}"
 
 
 def update_results_doc(dataset: str, table_text: str, path: str | None = None) -> None:

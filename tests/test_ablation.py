@@ -5,10 +5,13 @@ import argparse
 import glob
 import json
 import os
+import re
 import shutil
 
+import numpy as np
 import pytest
 
+from condgan import records
 from condgan.config import Config, load_dict, merge
 from condgan.data_prep.prepare import prepare
 from condgan.evaluation.classifier import train_classifier
@@ -80,12 +83,105 @@ def test_unknown_dataset_is_named():
         ablation.dataset_spec("nope")
 
 
-def _fake_result(arm, seed, acc, tag=None, steps=100):
+def _fake_result(arm, seed, acc, tag=None, steps=100, per_class=None):
+    """A report; `per_class`: {class: generated accuracy} (the real clips' is 1 - class/100)."""
     metrics = {name: {"generated": acc, "real": 0.9, "ratio": acc / 0.9}
                for name, _, _ in ablation.TABLE_METRICS}
-    return {"dataset": {"classes": [str(i) for i in range(10)]}, "metrics": metrics,
-            "run": {"arm": arm, "seed": seed, "tag": tag, "steps": steps, "train_seconds": 60.0,
-                    "command": f"python -m experiments.ablation run --arm={arm} --tag={tag}"}}
+    out = {"dataset": {"classes": [str(i) for i in range(10)]}, "metrics": metrics,
+           "run": {"arm": arm, "seed": seed, "tag": tag, "steps": steps, "train_seconds": 60.0,
+                   "command": f"python -m experiments.ablation run --arm={arm} --tag={tag}"}}
+    if per_class is not None:
+        out["details"] = {ablation.PER_CLASS: {c: {"generated": v, "real": 1 - int(c) / 100}
+                                               for c, v in per_class.items()}}
+    return out
+
+
+def _rows(lines, header):
+    """{first cell: [the other cells]} of the table whose header is `header` in `lines`."""
+    start = lines.index(header)
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_every_table_has_its_accuracy_per_class(tmp_path, monkeypatch):
+    monkeypatch.setattr(ablation, "RESULTS", str(tmp_path))
+    runs = tmp_path / "synth" / "runs"
+    rng = np.random.default_rng(0)
+    per_class = {name: {str(c): float(rng.uniform()) for c in range(10)}
+                 for name in ("A-seed0", "D-seed0", "D-seed1", "D-seed0-long", "A-seed0-zd",
+                              "D-seed0-zd", "D-seed1-zd")}
+    per_class["D-seed1"]["3"] = None  # no clip of the class: left out of the class's mean
+    results = {"A-seed0": _fake_result("A", 0, 0.1, per_class=per_class["A-seed0"]),
+               "D-seed0": _fake_result("D", 0, 0.2, per_class=per_class["D-seed0"]),
+               "D-seed1": _fake_result("D", 1, 0.4, per_class=per_class["D-seed1"]),
+               "E-seed0": _fake_result("E", 0, 0.3),  # scored before per-class numbers were kept
+               "D-seed0-long": _fake_result("D", 0, 0.8, tag="long", per_class=per_class["D-seed0-long"]),
+               "D-seed0-old": _fake_result("D", 0, 0.7, tag="old")}
+    for name in ("A-seed0-zd", "D-seed0-zd", "D-seed1-zd"):
+        arm, seed = name[0], int(name[6])
+        results[name] = _fake_result(arm, seed, 0.5, tag="zd", per_class=per_class[name])
+    for name, res in results.items():
+        (runs / name).mkdir(parents=True)
+        (runs / name / ablation.RESULTS_JSON).write_text(json.dumps(res))
+    text = ablation.table(argparse.Namespace(dataset="synth", work_dir=str(tmp_path / "w")))
+    lines = text.splitlines()
+    classes = [str(c) for c in range(10)]
+    header = "| arm | " + " | ".join(classes) + " |"
+    real = [f"{1 - c / 100:.2f}" for c in range(10)]
+
+    def mean_cells(*names):
+        return [f"{np.mean([per_class[n][c] for n in names if per_class[n][c] is not None]):.2f}"
+                for c in classes]
+
+    # The main table's: each arm's mean over its seeds (numpy), "–" for a report without them.
+    main = _rows(lines, header)
+    assert list(main) == [f"{a} {ablation.ARM_NAMES[a]}" for a in "ADE"] + ["real test split (reference)"]
+    assert main[f"A {ablation.ARM_NAMES['A']}"] == mean_cells("A-seed0")
+    d = main[f"D {ablation.ARM_NAMES['D']}"]
+    assert d == mean_cells("D-seed0", "D-seed1") and d[3] == f"{per_class['D-seed0']['3']:.2f}"
+    assert main[f"E {ablation.ARM_NAMES['E']}"] == ["–"] * 10
+    assert main["real test split (reference)"] == real
+    # The recipe's arm table has its own, under it.
+    zd_start = next(i for i, x in enumerate(lines) if x.startswith("**The arms on recipe `zd`"))
+    zd = _rows(lines[zd_start:], header)
+    assert zd[f"D {ablation.ARM_NAMES['D']}"] == mean_cells("D-seed0-zd", "D-seed1-zd")
+    # Each run outside the ablation has a row: its own numbers.
+    tagged = _rows(lines, "| run | " + " | ".join(classes) + " |")
+    assert tagged["D-seed0-long"] == mean_cells("D-seed0-long")
+    assert tagged["D-seed0-old"] == ["–"] * 10 and tagged["D-seed0-zd"] == mean_cells("D-seed0-zd")
+    summary = json.loads((tmp_path / "synth" / "results.json").read_text())
+    assert summary["arms"]["D"]["per_class"]["3"] == {"mean": per_class["D-seed0"]["3"],
+                                                      "values": [per_class["D-seed0"]["3"]]}
+    assert summary["arms"]["E"]["per_class"] == {}
+    assert summary["tagged_runs"]["D-seed0-long"]["per_class"] == per_class["D-seed0-long"]
+    assert summary["classes"] == classes and sorted(summary["reference_per_class"]) == classes
+
+
+def test_curve_markdown_shows_per_class_accuracy_or_a_dash_for_old_curves():
+    metrics = {name: 0.5 for name, _, _ in ablation.TABLE_METRICS}
+    new = {"run": "D-seed0-t", "settings": {"num_clips": 60}, "command": "python -m x",
+           "points": [{"step": 300, **metrics, ablation.PER_CLASS: {"beep": 0.25, "siren": None}},
+                      {"step": 600, **metrics, ablation.PER_CLASS: {"beep": 1.0, "siren": 0.13}}],
+           "reference": {**metrics, ablation.PER_CLASS: {"beep": 1.0, "siren": 0.95}}}
+    lines = ablation.curve_markdown(new, 320).splitlines()
+    assert lines[2] == ("60 generated clips per checkpoint (the final report uses 320), same seeds "
+                        "at every step.")
+    assert _rows(lines, "| step | beep | siren |") == {
+        "300": ["0.25", "–"], "600": ["1.00", "0.13"], "real test split (reference)": ["1.00", "0.95"]}
+    old = dict(new, points=[{k: v for k, v in p.items() if k != ablation.PER_CLASS}
+                            for p in new["points"]], reference=metrics)
+    text = ablation.curve_markdown(old, 320)
+    # The same page, with a dash in place of the per-class table.
+    old_lines, k = text.splitlines(), lines.index("Conditional accuracy per class:")
+    assert old_lines[:k] == lines[:k]
+    assert old_lines[k] == ("Conditional accuracy per class: – (this curve was scored before "
+                            "curve.json kept the numbers per class).")
+    assert old_lines[k + 1:] == lines[lines.index("Reproduce:") - 1:]
 
 
 def test_table_keeps_tagged_runs_out_of_the_arm_means(tmp_path, monkeypatch):
@@ -302,11 +398,20 @@ def test_curve_evaluates_kept_checkpoints_of_a_tiny_run(tmp_path, monkeypatch, t
                               every=4, num_clips=60)
     points = ablation.curve(args)
     assert [p["step"] for p in points] == [4, 6]  # multiples of 4 and the last; 2 is gone
+    classes = list(records.load_card(str(data_dir)).classes)
     for p in points:
         assert 0.0 <= p["conditional_accuracy"] <= 1.0 and p["inception_score"] >= 1.0
+        # Per class too: 60 clips over the classes, the same number each, so the overall
+        # accuracy is the mean over the classes.
+        assert list(p[ablation.PER_CLASS]) == classes  # (as returned; curve.json sorts the keys)
+        assert p["conditional_accuracy"] == pytest.approx(np.mean(list(p[ablation.PER_CLASS].values())))
     out = json.loads((tmp_path / "results" / "tiny" / "runs" / "D-seed0-t" / "curve.json").read_text())
     assert out["points"] == points and "--every=4" in out["command"]
     assert out["reference"]["conditional_accuracy"] > 0
+    assert out["classes"] == classes and sorted(out["reference"][ablation.PER_CLASS]) == sorted(classes)
+    md = (tmp_path / "results" / "tiny" / "runs" / "D-seed0-t" / "curve.md").read_text().splitlines()
+    steps = list(_rows(md, "| step | " + " | ".join(classes) + " |"))
+    assert steps == ["4", "6", "real test split (reference)"]
 
 
 def test_a_recipe_run_on_several_arms_gets_its_own_arm_table(tmp_path, monkeypatch):
@@ -464,9 +569,23 @@ def test_table_renders_the_committed_reports(dataset, tmp_path, monkeypatch):
             tables.append(block)
             block = []
     assert tables
-    for table in tables:  # every row as wide as its header, which names every metric
-        assert all(label in table[0] for _, _, label in ablation.TABLE_METRICS)
+    classes = json.loads((tmp_path / dataset / "results.json").read_text())["classes"]
+    first = sorted(glob.glob(os.path.join(committed, "*", ablation.RESULTS_JSON)))[0]
+    assert classes == json.loads(open(first, encoding="utf-8").read())["dataset"]["classes"]
+    for table in tables:  # every row as wide as its header
         assert {row.count("|") for row in table} == {table[0].count("|")}
+    # Each table of metrics (its header names every metric) is followed by its table of
+    # accuracy per class (one column per class of the dataset, in order), row for row.
+    metric_tables, class_tables = tables[0::2], tables[1::2]
+    assert len(metric_tables) == len(class_tables)
+    for metrics, per_class in zip(metric_tables, class_tables):
+        assert all(label in metrics[0] for _, _, label in ablation.TABLE_METRICS)
+        assert [c.strip() for c in per_class[0].split("|")[2:-1]] == list(classes)
+        labels = [row.split("|")[1].strip() for row in per_class[2:]]
+        # (a run outside the ablation is "[name](link) what it is" in the metrics table)
+        assert labels == [re.sub(r"^\[([^]]+)\]\(.*", r"\1", row.split("|")[1].strip())
+                          for row in metrics[2:]]
+        assert labels[-1] == "real test split (reference)"
     if dataset in ("synth", "fsdd"):  # scored before issue 8's metrics existed
         assert any("–" in row for row in tables[0][2:])
 

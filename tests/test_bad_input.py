@@ -263,9 +263,11 @@ def test_generate_bad_models(tmp_path, text_encoder_dir, capsys):
 # --- condgan-demo, -train-classifier, -eval ----------------------------------------------------
 
 def test_demo_bad_flags(tmp_path, capsys):
-    check(capsys, run_cli("condgan.training.demo", "--max_minutes=0",
-                          f"--output_dir={tmp_path}/d"), "--max_minutes must be > 0",
+    check(capsys, run_cli("condgan.training.demo", "--max_minutes=-1",
+                          f"--output_dir={tmp_path}/d"), "--max_minutes must be >= 0 (0: no time budget)",
           absent=[tmp_path / "d"])
+    check(capsys, run_cli("condgan.training.demo", "--steps=0", f"--output_dir={tmp_path}/d"),
+          "--steps >= 1", absent=[tmp_path / "d"])
     check(capsys, run_cli("condgan.training.demo", "--steps=x", f"--output_dir={tmp_path}/d"),
           "steps", absent=[tmp_path / "d"])
 

@@ -4,6 +4,7 @@ the demo trained before they became files, an arm changes only what it names, an
 "extends" names its file."""
 
 import argparse
+import dataclasses
 import glob
 import importlib.resources
 import inspect
@@ -188,7 +189,11 @@ def test_the_demo_recipe_is_what_the_demo_trained():
     old = Config.from_dict(DEMO_V1)
     new = Config.load(os.path.join(CONFIGS, "recipes", "demo.json"))
     assert ablation.training_settings(new) == ablation.training_settings(old)
-    assert new.train == old.train and new.model == old.model
+    assert new.model == old.model
+    # Only the step count changed: a fixed 3,000 (issue 19) in place of 4,000 under a
+    # 6-minute budget, so that the score no longer depends on the machine's speed.
+    assert (old.train.steps, new.train.steps) == (4000, 3000)
+    assert new.train == dataclasses.replace(old.train, steps=new.train.steps)
 
 
 def test_the_folder_is_the_installed_package_condgan_configs():

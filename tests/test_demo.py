@@ -1,7 +1,9 @@
 """condgan-demo end to end on a tiny budget: its stages, a console free of TF/absl noise, its score.
 
 The demo trains its recipe file (experiments/configs/recipes/demo.json); only the step
-count, the dataset size and the text encoder are made small through its flags.
+count, the dataset size and the text encoder are made small through its flags. It trains
+a fixed number of steps whatever the machine's speed; a time budget (--max_minutes) is
+optional, and a score it cut short says so.
 """
 
 import json
@@ -9,11 +11,17 @@ import os
 import re
 import subprocess
 import sys
+import time
+import types
 
+import numpy as np
 import pytest
 
+from condgan import records
 from condgan.config import Config
 from condgan.training import demo as demo_module
+from condgan.training import loop
+from condgan.training.trainer import Trainer
 
 RECIPE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "experiments", "configs", "recipes", "demo.json")
@@ -57,7 +65,9 @@ def test_demo_prints_only_its_own_lines(demo_run):
     assert noise(r.stdout + r.stderr) == []
     for stage in range(1, 6):  # stage 6 (scoring) is off here: test_demo_scores_... below
         assert any(line.startswith(f"[{stage}/6]") for line in lines), r.stderr
-    assert re.search(r"^step 2/2 [\d.]+ steps/s ETA ", r.stderr, re.M), r.stderr
+    assert re.search(r"^\[3/6\] training 2 steps -> ", r.stderr, re.M), r.stderr  # no budget
+    assert re.search(r"^step 2/2, done \([\d.]+ steps/s\) d_total=", r.stderr, re.M), r.stderr
+    assert re.search(r"^Done in [\d.]+ min \(2 of 2 training steps\)\.$", r.stdout, re.M), r.stdout
     assert f"samples (wav + grid.png): {out / 'samples'}" in r.stdout
     assert len(lines) <= 40, lines
 
@@ -92,22 +102,79 @@ def test_demo_writes_a_listening_page_that_plays(demo_run, tmp_path):
     assert_not_blank(shot)
 
 
-def test_demo_scores_its_samples_and_trains_the_second_base(tmp_path, text_encoder_dir, monkeypatch):
+def slow_machine(monkeypatch, seconds_per_step):
+    """A machine where every training step takes `seconds_per_step`: the training loop's
+    clock reads the number of steps run so far (no wall time is read)."""
+    steps_run = [0]
+    step_fn = Trainer.train_step
+
+    def counted(self, batch):
+        out = step_fn.__get__(self, Trainer)(batch)
+        steps_run[0] += 1
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", counted)
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(
+        monotonic=lambda: seconds_per_step * steps_run[0], perf_counter=time.perf_counter))
+
+
+def test_demo_scores_its_samples_per_class_and_says_when_a_budget_cut_it_short(
+        tmp_path, text_encoder_dir, monkeypatch):
     monkeypatch.setattr(demo_module, "CLASSIFIER_EPOCHS", 1)
     monkeypatch.setattr(demo_module, "SCORE_CLIPS", 24)
-    out = demo_module.run_demo(str(tmp_path / "demo"), max_minutes=2, steps=2, num_examples=960, seed=0,
-                        text_encoder=text_encoder_dir)
+    slow_machine(monkeypatch, seconds_per_step=40.0)
+    out_dir = tmp_path / "demo"
+
+    def demo_in_process(max_minutes):
+        out = demo_module.run_demo(str(out_dir), max_minutes=max_minutes, steps=2, num_examples=960,
+                                   seed=0, text_encoder=text_encoder_dir)
+        with open(out_dir / "score.json", encoding="utf-8") as f:
+            score = json.load(f)
+        assert score == out["score"]
+        return out, score
+
+    # A 30-second budget on this machine ends training after 1 of the 2 steps asked: the
+    # score is written, and says plainly that it is not comparable.
+    cut, score = demo_in_process(max_minutes=0.5)
+    assert cut["step"] == 1
+    assert score["training"] == cut["training"] == {
+        "steps": 1, "steps_asked": 2, "max_minutes": 0.5, "stopped_by_budget": True}
+    printed = demo_module.format_score(score)
+    assert printed[0] == ("NOT COMPARABLE: the 0.5-minute time budget (--max_minutes) stopped "
+                          "training at step 1 of 2: this score is not comparable with a full "
+                          "run's (run the same command again to continue training).")
+    assert "(of the 2 asked: a time budget stopped it)" in (out_dir / "index.html").read_text()
+
+    # Without a budget the same slow machine trains every step asked (the re-run continues).
+    out, score = demo_in_process(max_minutes=None)
     assert out["step"] == 2
+    assert score["training"] == {"steps": 2, "steps_asked": 2, "max_minutes": None,
+                                 "stopped_by_budget": False}
     wavs = [f for f in os.listdir(out["samples"]) if f.endswith(".wav")]
     assert len(wavs) == len(demo_module.DEMO_CAPTIONS) * len(demo_module.DEMO_SEEDS)
-    with open(tmp_path / "demo" / "score.json", encoding="utf-8") as f:
-        score = json.load(f)
-    assert score == out["score"]
     for name in ("conditional_accuracy", "z_diversity"):
         assert 0.0 <= score[name]["generated"] <= 1.5
     assert score["conditional_accuracy"]["real"] > 0.2  # the 1-epoch classifier beats chance
+    # Accuracy per class, in the dataset's class order: 24 clips over 12 classes are 2 per
+    # class, so the overall accuracy is the mean over the classes.
+    per_class = score["conditional_accuracy_per_class"]
+    classes = list(records.load_card(str(out_dir / "data")).classes)
+    assert list(per_class) == classes and len(classes) == 12
+    generated = [per_class[c]["generated"] for c in classes]
+    assert all(g in (0.0, 0.5, 1.0) for g in generated)
+    assert score["conditional_accuracy"]["generated"] == pytest.approx(np.mean(generated))
+    # Printed: the overall line, then one line per class (generated / real clips).
+    printed = demo_module.format_score(score)
+    assert not printed[0].startswith("NOT COMPARABLE")
+    assert printed[0].startswith(f"Conditional accuracy {score['conditional_accuracy']['generated']:.2f}"
+                                 " (real clips: ") and "chance 1/12 = 0.08" in printed[0]
+    rows = printed[-len(classes):]
+    for c, row in zip(classes, rows):
+        assert row.split() == [*c.split(), f"{per_class[c]['generated']:.2f}", "/",
+                               f"{per_class[c]['real']:.2f}"], row
+    assert len(printed) == 2 + len(classes)
     # The demo trains its recipe file: the second base.
-    trained = Config.load(tmp_path / "demo" / "run" / "config.json")
+    trained = Config.load(out_dir / "run" / "config.json")
     recipe = Config.load(RECIPE)
     assert trained.objective == recipe.objective and trained.model == recipe.model
     assert trained.model.generator == "spectral" and trained.model.contrastive_dim > 0
@@ -123,6 +190,10 @@ def test_demo_config_is_the_recipe_file_with_the_run_values():
     expected.train.steps, expected.train.seed = 17, 3
     assert cfg == expected
     assert (cfg.model.length, cfg.model.sample_rate, cfg.model.model_dim) == (4096, 8000, 16)
+    # Without --steps the demo trains the recipe's fixed step count.
+    default = demo_module.demo_config("/data", "/encoder", None, 3)
+    expected.train.steps = Config.load(RECIPE).train.steps
+    assert default == expected and default.train.steps == 3000
 
 
 def test_a_missing_recipe_is_named(monkeypatch):
@@ -130,3 +201,28 @@ def test_a_missing_recipe_is_named(monkeypatch):
     with pytest.raises(FileNotFoundError, match="recipes/nope.json is not in the installed package "
                                                 "condgan.configs"):
         demo_module.demo_config("/data", "/encoder", 1, 0)
+
+
+def test_only_a_budget_that_cut_training_short_makes_the_score_not_comparable():
+    full = demo_module.training_report(3000, 3000, max_minutes=6.0)
+    cut = demo_module.training_report(2271, 3000, max_minutes=6.0)
+    signalled = demo_module.training_report(2271, 3000, max_minutes=6.0, signalled=True)
+    no_budget = demo_module.training_report(3000, 3000, max_minutes=None)
+    assert [r["stopped_by_budget"] for r in (full, cut, signalled, no_budget)] == [False, True, False, False]
+    assert demo_module.stop_note(full) is demo_module.stop_note(no_budget) is None
+    assert demo_module.stop_note(cut).startswith(
+        "the 6-minute time budget (--max_minutes) stopped training at step 2271 of 3000: "
+        "this score is not comparable")
+    score = {"conditional_accuracy": {"generated": 0.25, "real": 1.0},
+             "z_diversity": {"generated": 0.3, "real": 0.9},
+             "conditional_accuracy_per_class": {"beep": {"generated": 0.5, "real": 1.0},
+                                                "rising whistle": {"generated": 0.0, "real": None}},
+             "training": cut}
+    assert demo_module.format_score(score) == [
+        "NOT COMPARABLE: " + demo_module.stop_note(cut) + ".",
+        "Conditional accuracy 0.25 (real clips: 1.00; chance 1/2 = 0.50), z-diversity 0.30 "
+        "(real: 0.90; 0 = the same sound whatever z).",
+        "Per class, the share of its clips heard as their caption's class (generated / real clips):",
+        "  beep            0.50 / 1.00",
+        "  rising whistle  0.00 / –",
+    ]

@@ -1,6 +1,9 @@
 """The training loop's resume path: learning rates, config.json, fallback, non-finite, seeds."""
 
 import json
+import re
+import time
+import types
 
 import keras
 import numpy as np
@@ -375,3 +378,62 @@ def _scalar_values(run_dir, tag):
                     if v.tag == tag:
                         out[event.step] = float(tf.make_ndarray(v.tensor))
     return out
+
+
+# --- progress: the time left -------------------------------------------------------------
+
+def test_the_eta_is_the_steps_left_at_the_measured_speed():
+    assert loop.format_eta(21, 3000, 6.5) == "step 21/3000, ~7.6 min left"  # 2,979 / 6.5 s
+    for step, total, rate in ((0, 3000, 6.557), (1999, 2000, 0.25), (200, 100_000, 12.0)):
+        line = loop.format_eta(step, total, rate)
+        minutes = float(re.fullmatch(rf"step {step}/{total}, ~([\d.]+) min left", line)[1])
+        assert minutes == pytest.approx((total - step) / rate / 60, abs=0.05)
+    # The same steps at half the speed take twice as long.
+    fast, slow = (float(re.search(r"~([\d.]+) min", loop.format_eta(0, 3000, r))[1])
+                  for r in (1 / 0.0816, 1 / 0.1525))
+    assert (fast, slow) == (4.1, 7.6)
+    assert loop.format_eta(3000, 3000, 6.5) == "step 3000/3000, done"
+    assert loop.format_eta(3001, 3000, 0.0) == "step 3001/3000, done"  # a resumed longer run
+    for rate in (0.0, -1.0, float("inf"), float("nan")):
+        assert loop.format_eta(5, 10, rate) == "step 5/10, ? min left"
+
+
+def test_the_eta_says_where_a_time_budget_stops_the_run():
+    # 2,979 steps need 7.6 min; 354 s of budget hold 354 x 6.5 = 2,301 of them.
+    assert loop.format_eta(21, 3000, 6.5, budget_left_s=354.0) == (
+        "step 21/3000, ~7.6 min left; the time budget stops it in ~5.9 min, near step 2322")
+    assert loop.format_eta(21, 3000, 6.5, budget_left_s=-3.0) == (
+        "step 21/3000, ~7.6 min left; the time budget stops it in ~0.0 min, near step 21")
+    assert loop.format_eta(21, 3000, 6.5, budget_left_s=459.0) == "step 21/3000, ~7.6 min left"
+
+
+def test_the_progress_line_leads_with_the_eta():
+    values = {"d_total": 1.9, "d_adversarial": 1.6, "d_real": 0.3, "g_total": 2.1, "z_spread": 0.7}
+    assert loop.format_progress(100, 6000, 4.0, values) == (  # 5,900 steps / 4 per s = 24.6 min
+        "step 100/6000, ~24.6 min left (4.00 steps/s) d_total=1.9 (adversarial=1.6) g_total=2.1 "
+        "z_spread=0.7")
+    assert loop.format_progress(100, 6000, 4.0, {}, budget_left_s=60.0) == (
+        "step 100/6000, ~24.6 min left; the time budget stops it in ~1.0 min, near step 340 "
+        "(4.00 steps/s)")
+
+
+def test_the_first_eta_comes_after_the_first_timed_steps(tmp_path, monkeypatch):
+    # The first ETA once 2 steps after the first (which traces) have run: step 3 of 4, which
+    # is no summary step (summaries every 2). A budget that never runs out on a clock that
+    # stands still is in the line; the progress lines carry the ETA too.
+    monkeypatch.setattr(loop, "ETA_FIRST_STEPS", 2)
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: 0.0,
+                                                            perf_counter=time.perf_counter))
+    cfg = tiny_config()
+    lines = []
+    trainer = new_trainer(cfg)
+    out = loop.train(trainer, lambda start: iter(tiny_batches().repeat()), cfg, str(tmp_path),
+                     8000, log=lines.append, max_seconds=0.001)
+    assert out["step"] == 4
+    steps = [line for line in lines if line.startswith("step ")]
+    assert len(steps) == 3, lines
+    assert re.fullmatch(r"step 2/4, ~[\d.]+ min left; the time budget stops it in ~0\.0 min, "
+                        r"near step 2 \([\d.]+ steps/s\) d_total=.*", steps[0]), steps[0]
+    assert re.fullmatch(r"step 3/4, ~[\d.]+ min left; the time budget stops it in ~0\.0 min, "
+                        r"near step 3 \([\d.]+ steps/s over steps 2-3\)", steps[1]), steps[1]
+    assert re.fullmatch(r"step 4/4, done \([\d.]+ steps/s\) d_total=.*", steps[2]), steps[2]

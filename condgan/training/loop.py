@@ -170,17 +170,47 @@ def _check_finite(values: dict[str, float], step: int, checkpoint: tf.train.Chec
             "it; --train_skip_nonfinite undoes such steps instead of stopping)")
 
 
-def format_progress(step: int, total: int, steps_per_s: float, values: dict) -> str:
-    """The progress line: step, speed, ETA, then each player's total and its terms.
+# The first ETA of a call is printed once this many steps have run after its first step
+# (which traces the step function and is left out of the timing): about 3 s of a
+# 150 ms step, long before the first summary. Later ETAs come with each progress line.
+ETA_FIRST_STEPS = 20
 
-    E.g. "step 100/6000 4.00 steps/s ETA 24m35s d_total=1.9 (adversarial=1.6
+
+def format_eta(step: int, total: int, steps_per_s: float,
+               budget_left_s: float | None = None) -> str:
+    """"step N/M, ~X min left": the time the steps still to run take at `steps_per_s`.
+
+    E.g. format_eta(21, 3000, 6.5) == "step 21/3000, ~7.6 min left" (2,979 steps at
+    6.5 steps/s). `budget_left_s`: the seconds a time budget still allows; when the steps
+    left need more, the line says where the budget stops the run ("...; the time budget
+    stops it in ~5.9 min, near step 2322"). At or past the last step: "step M/M, done".
+    An unknown speed (not > 0 or not finite) gives "? min left".
+    """
+    head = f"step {step}/{total}"
+    if step >= total:
+        return f"{head}, done"
+    if not (steps_per_s > 0 and np.isfinite(steps_per_s)):
+        return f"{head}, ? min left"
+    left_s = (total - step) / steps_per_s
+    text = f"{head}, ~{left_s / 60:.1f} min left"
+    if budget_left_s is not None and budget_left_s < left_s:
+        budget_left_s = max(float(budget_left_s), 0.0)
+        text += (f"; the time budget stops it in ~{budget_left_s / 60:.1f} min, "
+                 f"near step {step + int(budget_left_s * steps_per_s)}")
+    return text
+
+
+def format_progress(step: int, total: int, steps_per_s: float, values: dict,
+                    budget_left_s: float | None = None) -> str:
+    """The progress line: step and ETA (`format_eta`), speed, then each player's total and
+    its terms.
+
+    E.g. "step 100/6000, ~24.6 min left (4.00 steps/s) d_total=1.9 (adversarial=1.6
     contrastive=0.3) g_total=2.1 (adversarial=0.9 kl=0.05 ...) z_spread=0.7":
     the "<player>_<term>" values (`CondGAN.metric_names`) shown without the
     prefix inside the total's brackets, in the order given; "d_real", "d_fake"
     and the step's other values are left out, except "z_spread".
     """
-    eta = (total - step) / steps_per_s if steps_per_s > 0 else float("inf")
-    eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if np.isfinite(eta) else "?"
     parts = []
     for player in ("d", "g"):
         total_key = f"{player}_total"
@@ -191,7 +221,8 @@ def format_progress(step: int, total: int, steps_per_s: float, values: dict) -> 
         parts.append(f"{total_key}={float(values[total_key]):.4g}" + (f" ({terms})" if terms else ""))
     if "z_spread" in values:
         parts.append(f"z_spread={float(values['z_spread']):.4g}")
-    return " ".join([f"step {step}/{total} {steps_per_s:.2f} steps/s ETA {eta_s}", *parts])
+    head = f"{format_eta(step, total, steps_per_s, budget_left_s)} ({steps_per_s:.2f} steps/s)"
+    return " ".join([head, *parts])
 
 
 def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Config,
@@ -273,6 +304,9 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
     consecutive_skips = 0
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
 
+    def budget_left() -> float | None:
+        return None if deadline is None else deadline - time.monotonic()
+
     def save(reason: str | None = None) -> None:
         nonlocal saved
         if step <= saved:
@@ -295,6 +329,7 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
     try:
         iterator = make_iterator(start)
         last_t, last_step = time.perf_counter(), start
+        first_t = None  # when this call's first step (which traces) ended
         while step < t.steps and (stop_after is None or ran < stop_after):
             reason, signum = _agreed_stop(agreement, stop, deadline)
             if reason == "signal":
@@ -336,9 +371,16 @@ def train(trainer: Trainer, make_iterator: Callable[[int], Iterator], config: Co
                     tf.summary.scalar("train/steps_per_s", rate, step=step)
                     if summary_batch is not None:
                         summaries.write_media(trainer.gan, summary_batch, sample_rate, step)
-                log(format_progress(step, t.steps, rate, values_np))
+                log(format_progress(step, t.steps, rate, values_np, budget_left()))
+            elif first_t is not None and ran == 1 + ETA_FIRST_STEPS:
+                rate = ETA_FIRST_STEPS / max(time.perf_counter() - first_t, 1e-9)
+                log(f"{format_eta(step, t.steps, rate, budget_left())} ({rate:.2f} steps/s over "
+                    f"steps {step - ETA_FIRST_STEPS + 1}-{step})")
             if at_checkpoint:
                 save()
+            if ran == 1:  # the first step traced the step function: the speed is timed from here
+                first_t = last_t = time.perf_counter()
+                last_step = step
         if stopped is None and stop is not None and stop.requested and not agreement.active:
             stopped = stop.signum  # (a multi-worker run ends where all workers agree)
     except KeyboardInterrupt:
