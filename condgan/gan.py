@@ -19,7 +19,9 @@ replay then swaps out.
 
 What a step gives the terms (`condgan.objective.Step`):
   D step: audio, fake, text_embedding, real_logits, fake_logits, real_audio_vectors,
-    real_caption_vectors, fake_audio_vectors, critic (x -> D(x, text) score);
+    real_caption_vectors, fake_audio_vectors, real_class_logits, fake_class_logits, labels,
+    groups (condition groups, when a term reads them), d_updates (the critic's updates so
+    far), critic (x -> D(x, text) score), critic_pairs ((x, t) -> D(x, t) score);
     on first use: mismatch_logits (real clips under rolled captions), alpha (GP weights).
   G step: text_embedding, fresh_c (before replay), c (after), critic_text_embedding,
     conditioner_losses, z, fake, fake_logits, fake_audio_vectors, fake_caption_vectors,
@@ -40,6 +42,7 @@ from condgan.config import ModelConfig
 from condgan.method import EmbeddingReplay, build_conditioner
 from condgan.nets import build_discriminator, build_generator
 from condgan.objective import Objective, Step
+from condgan.objective.hard_negatives import condition_groups
 from condgan.seeds import derive_seed
 
 
@@ -279,9 +282,10 @@ class CondGAN(keras.Model):
         return both.rows(0, batch_size), both.rows(batch_size, 2 * batch_size)
 
     def discriminator_step(self, audio, text_embedding, loss_scale=1.0,
-                           labels=None) -> dict[str, tf.Tensor]:
+                           labels=None, groups=None) -> dict[str, tf.Tensor]:
         """One D update on the objective's d terms (`labels`: the real clips' classes, int[B],
-        for the terms that read them: class_head).
+        for the terms that read them: class_head; `groups`: their condition groups,
+        `condgan.objective.hard_negatives.condition_groups`, for hard_negatives).
 
         Returns:
           dict: "d_total", "d_<term>" of each active term, its reports, "d_real" and
@@ -301,7 +305,9 @@ class CondGAN(keras.Model):
                 "fake_audio_vectors": fake_critique.audio_vectors,
                 "real_class_logits": real.class_logits,
                 "fake_class_logits": fake_critique.class_logits, "labels": labels,
-                "critic": lambda x: self.discriminate(x, text_embedding)[0]}, lazy={
+                "groups": groups, "d_updates": self.d_optimizer.iterations,
+                "critic": lambda x: self.discriminate(x, text_embedding)[0],
+                "critic_pairs": lambda x, t: self.discriminate(x, t)[0]}, lazy={
                 "mismatch_logits": lambda: self.discriminate(
                     audio, self._mismatched(text_embedding))[0],
                 # = objective.adversarial.sample_alpha(batch_size, ...), per replica.
@@ -373,7 +379,8 @@ class CondGAN(keras.Model):
         self.g_optimizer.apply_gradients(zip(grads, variables))
         return values
 
-    def gan_step(self, audio, text_embedding, loss_scale=1.0, labels=None) -> dict[str, tf.Tensor]:
+    def gan_step(self, audio, text_embedding, loss_scale=1.0, labels=None,
+                 captions=None) -> dict[str, tf.Tensor]:
         """`n_critic` discriminator updates, then one generator update.
 
         Every D update draws new z (and new CondAugment noise) against the same
@@ -386,8 +393,11 @@ class CondGAN(keras.Model):
           loss_scale: multiplies each player's loss before differentiation. Under
             tf.distribute pass 1 / num_replicas_in_sync: gradients are summed
             across replicas, so this makes the update that of the global batch.
-          labels: int[B] classes of the clips (index into the card's classes), for the
-            terms that read them (class_head); None otherwise.
+          labels: int[B] classes of the clips (index into the card's classes, -1 where
+            unknown), for the terms that read them (class_head, and the condition groups of
+            hard_negatives); None otherwise.
+          captions: string[B] their captions, for the condition groups of the terms that
+            read them (hard_negatives: `condition_groups`); None otherwise.
 
         Returns:
           dict of scalar float32 tensors named as `metric_names` (unscaled values; the
@@ -396,8 +406,10 @@ class CondGAN(keras.Model):
         if self.g_optimizer is None:
             raise RuntimeError("CondGAN.compile(g_optimizer, d_optimizer, objective) must be "
                                "called before training")
+        groups = condition_groups(captions, labels) if self.objective.reads("groups") else None
         for _ in range(self.n_critic):
-            d_values = self.discriminator_step(audio, text_embedding, loss_scale, labels=labels)
+            d_values = self.discriminator_step(audio, text_embedding, loss_scale, labels=labels,
+                                               groups=groups)
         g_values = self.generator_step(text_embedding, audio=audio, loss_scale=loss_scale,
                                        labels=labels)
         return {**d_values, **g_values}
@@ -416,6 +428,27 @@ class CondGAN(keras.Model):
                              "(audio, text_embedding, caption, label), as condgan.data.make_dataset's")
         return batch[3]
 
+    def step_inputs(self, batch) -> dict[str, Any]:
+        """What `gan_step` reads of a batch (audio, text_embedding[, caption, label]) of
+        `condgan.data.make_dataset` besides the clips and embeddings, as keyword arguments:
+        labels for the class head (`batch_labels`), captions and labels for the terms
+        that read condition groups (hard_negatives; a batch of clips and embeddings
+        alone gives none, and the term groups identical embeddings).
+
+        Raises:
+          ValueError: as `batch_labels`.
+        """
+        out = {}
+        labels = self.batch_labels(batch)
+        if labels is not None:
+            out["labels"] = labels
+        if self.objective is not None and self.objective.reads("groups"):
+            if len(batch) >= 3:
+                out["captions"] = batch[2]
+            if len(batch) >= 4:
+                out["labels"] = batch[3]
+        return out
+
     def train_step(self, data):
         """Keras `fit` entry: data is (audio, text_embedding, ...) from condgan.data.
 
@@ -424,14 +457,14 @@ class CondGAN(keras.Model):
         gradients are summed across replicas) and the reported values are means
         over the replicas, as in the Trainer.
         """
-        audio, text_embedding, labels = data[0], data[1], self.batch_labels(data)
+        audio, text_embedding, inputs = data[0], data[1], self.step_inputs(data)
         ctx = seeds.replica_context()
         if ctx is None:
-            values = self.gan_step(audio, text_embedding, labels=labels)
+            values = self.gan_step(audio, text_embedding, **inputs)
             self.update_ema()
         else:
             values = self.gan_step(audio, text_embedding,
-                                   loss_scale=1.0 / ctx.num_replicas_in_sync, labels=labels)
+                                   loss_scale=1.0 / ctx.num_replicas_in_sync, **inputs)
             values = dict(zip(values, ctx.all_reduce(tf.distribute.ReduceOp.MEAN,
                                                      list(values.values()))))
             ctx.merge_call(lambda _: self.update_ema())

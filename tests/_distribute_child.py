@@ -48,6 +48,18 @@ def batches(n, batch=4, seed=0):
     return tf.data.Dataset.from_tensor_slices((audio, text)).batch(batch, drop_remainder=True)
 
 
+def labelled_batches(n, batch=4, seed=0):
+    """`batches` with captions and labels (-1: unknown, grouped by the normalised caption;
+    "Beep." and "beep" are one group), as condgan.data.make_dataset's."""
+    import tensorflow as tf
+
+    audio, text = (np.concatenate(x) for x in zip(*batches(n, batch, seed).as_numpy_iterator()))
+    labels = np.array([0, 0, 1, -1, -1, 1, -1, 0] * n)[:n * batch]
+    captions = np.array(["Beep.", "beep", "a", "b", "beep", "c", "d", "e"] * n)[:n * batch]
+    return tf.data.Dataset.from_tensor_slices((audio, text, captions, labels)).batch(
+        batch, drop_remainder=True)
+
+
 def build_sgd(cfg, strategy):
     """As trainer.build_gan but with SGD: Adam's update hardly changes when every
     gradient is scaled by R, SGD's is R times larger, so SGD shows a scaling error."""
@@ -108,9 +120,14 @@ def mirrored(out_path):
                              "objective.d.contrastive=1.0", "objective.g.contrastive=1.0",
                              "objective.g.cond_contrastive=1.0", "model.contrastive_dim=4",
                              "model.replay_memory=reservoir"),
+        # The critic's hard negatives (global candidates and masked mean; groups from the
+        # labels and the captions' py_function) and lazy R1 (due on the first step only).
+        "critic": tiny_config("objective.adversarial=hinge", "objective.d.gradient_penalty=0",
+                              "objective.d.hard_negatives=0.5", "objective.d.r1=1.0",
+                              "objective.params.r1.every=2", "objective.params.r1.gamma=10.0"),
     }
     for name, cfg in configs.items():
-        ds = batches(2)
+        ds = labelled_batches(2) if name == "critic" else batches(2)
         rows = {}
         # Trainer path.
         reference = Trainer(build_sgd(cfg, one))
@@ -125,6 +142,7 @@ def mirrored(out_path):
         rows["weights_moved"] = max_diff(floats(state(reference.gan)),
                                          floats(state(build_sgd(cfg, one))))
         rows["losses"] = ref_values[-1]
+        rows["first_losses"] = ref_values[0]
         # Every replica holds the same replay buffer (the one-device buffer).
         copies = [np.asarray(v) for v in
                   mirrored_strategy.experimental_local_results(trainer.gan.replay.c_buffer.value)]

@@ -129,12 +129,13 @@ def mirrored_report(tmp_path_factory):
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("config", ["wgan_gp", "hinge"])
+@pytest.mark.parametrize("config", ["wgan_gp", "hinge", "critic"])
 def test_two_replicas_match_one_device_at_the_same_global_batch(mirrored_report, config):
     # With the streams made equal (seeds.global_batch_streams), 2 replicas x 2 rows must
     # give the losses and updated state of one device x 4 rows: GP, KL, mode seeking,
     # ring replay, G's weight averages (wgan_gp); hinge, mismatched captions,
-    # both contrastive terms, the c-contrastive term, reservoir (hinge).
+    # both contrastive terms, the c-contrastive term, reservoir (hinge); hard negatives
+    # chosen from the global batch by labels and captions, lazy R1 (critic).
     # The optimizer is SGD, whose update shows a gradient scaled by the wrong factor.
     rows = mirrored_report["configs"][config]
     assert mirrored_report["replicas"] == 2
@@ -148,6 +149,9 @@ def test_two_replicas_match_one_device_at_the_same_global_batch(mirrored_report,
     if config == "hinge":
         assert rows["losses"]["d_contrastive"] > 0 and rows["losses"]["d_mismatch"] != 0
         assert rows["losses"]["g_contrastive"] > 0 and rows["losses"]["g_cond_contrastive"] > 0
+    if config == "critic":  # R1 on the first critic update of two (every=2), not the second
+        assert rows["first_losses"]["d_r1"] > 0 and rows["losses"]["d_r1"] == 0.0
+        assert rows["first_losses"]["d_hard_negatives"] > 0
     if config == "wgan_gp":  # G's weight averages: updated once a step, the same everywhere
         assert rows["ema_updates"] == 2 and rows["ema_lag"] > 1e-4
         assert rows["ema_copies_max_diff"] == 0.0

@@ -9,6 +9,9 @@ package imports them all, so `Objective` knows every term:
 - `mode_seeking`: g "mode_seeking" (MSGAN).
 - `contrastive`: d/g "contrastive" (cross-modal InfoNCE on D's heads), g "cond_contrastive".
 - `z_diversity`: g "z_diversity" (capped spectral distance of two z's clips).
+- `class_head`: d/g "class_head" (the critic's K+1 class head).
+- `hard_negatives`: d "hard_negatives" (real clips under the nearest caption of another group).
+- `r1`: d "r1" (lazy R1 on the real clips).
 """
 
 import importlib

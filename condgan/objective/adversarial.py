@@ -114,6 +114,23 @@ def _negative_term(kind: str, logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.math.softplus(logits))
 
 
+def negative_rows(kind: str, logits) -> tf.Tensor:
+    """Per example, the discriminator's loss for examples it should score as fake:
+    float32[batch] (`_negative_term` is its mean): D for wgan_gp, relu(1 + D) for hinge,
+    softplus(D) for non_saturating.
+
+    Raises:
+      ValueError: `kind` is not in `LOSSES`, or the logits are not one score per example.
+    """
+    _check_kind(kind)
+    logits = tf.reshape(_logits(logits, "logits"), [-1])
+    if kind == "wgan_gp":
+        return logits
+    if kind == "hinge":
+        return tf.nn.relu(1.0 + logits)
+    return tf.math.softplus(logits)
+
+
 def generator_loss(kind: str, fake_logits) -> tf.Tensor:
     """The generator loss, averaged over the batch.
 

@@ -49,6 +49,9 @@ class Term:
       prefetch: step attributes to compute before the player's forward pass (e.g. the
         critic's view of the real clips in the G step, read before the G step's critic
         call advances the critic's spectral-norm state).
+      inputs: what the term reads of the batch besides the clips and their embeddings:
+        "groups" (each clip's condition group, `step.groups`; `CondGAN.gan_step` computes
+        them only when an active term reads them).
     """
 
     player: str
@@ -59,6 +62,7 @@ class Term:
     needs: tuple[str, ...] = ()
     layer: Callable[[ModelConfig], keras.layers.Layer] | None = None
     prefetch: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
 
 
 TERMS: dict[tuple[str, str], Term] = {}
@@ -70,7 +74,7 @@ _NEEDS = {"contrastive_dim": "contrastive heads: set model.contrastive_dim (e.g.
 def register(player: str, name: str, params: Mapping[str, float] | None = None,
              reports: tuple[str, ...] = (), needs: tuple[str, ...] = (),
              layer: Callable[[ModelConfig], keras.layers.Layer] | None = None,
-             prefetch: tuple[str, ...] = ()):
+             prefetch: tuple[str, ...] = (), inputs: tuple[str, ...] = ()):
     """Decorator: registers fn as the term `name` of `player` (arguments: `Term`)."""
     if player not in PLAYERS:
         raise ValueError(f"register: player must be one of {PLAYERS}, got {player!r}")
@@ -79,7 +83,7 @@ def register(player: str, name: str, params: Mapping[str, float] | None = None,
         if (player, name) in TERMS:
             raise ValueError(f"register: the {player} term {name!r} is registered twice")
         TERMS[(player, name)] = Term(player, name, fn, dict(params or {}), tuple(reports),
-                                     tuple(needs), layer, tuple(prefetch))
+                                     tuple(needs), layer, tuple(prefetch), tuple(inputs))
         return fn
 
     return wrap
@@ -158,6 +162,10 @@ class Objective:
         for a in self.active[player]:
             for name in a.term.prefetch:
                 getattr(step, name)
+
+    def reads(self, name: str) -> bool:
+        """Whether an active term of either player reads `name` of the batch (`Term.inputs`)."""
+        return any(name in a.term.inputs for player in PLAYERS for a in self.active[player])
 
     def metric_names(self, player: str) -> list[str]:
         """The names `losses` returns for `player`: its total, each term, each report."""

@@ -142,15 +142,14 @@ class Trainer:
         """
         scale = 1.0 / self.num_replicas
 
-        def step_fn(audio, text_embedding, labels=None):
-            return self.gan.gan_step(audio, text_embedding, loss_scale=scale, labels=labels)
+        def step_fn(audio, text_embedding, **inputs):
+            return self.gan.gan_step(audio, text_embedding, loss_scale=scale, **inputs)
 
         if self.skip_nonfinite:
             state = self.training_state()
             before = [tf.identity(v) for v in state]  # read before the step (auto control deps)
-        labels = self.gan.batch_labels(batch)
-        args = (batch[0], batch[1]) if labels is None else (batch[0], batch[1], labels)
-        per_replica = self.strategy.run(step_fn, args=args)
+        inputs = self.gan.step_inputs(batch)  # labels, captions: for the terms that read them
+        per_replica = self.strategy.run(step_fn, args=(batch[0], batch[1]), kwargs=inputs)
         self.gan.update_ema()  # cross-replica: every replica's copy of the averages
         self.step.assign_add(1)
         values = {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
