@@ -20,19 +20,23 @@ from condgan.training import benchmarks
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 SIZE = {"model": {"length": 4096, "sample_rate": 8000, "num_classes": 4}}
-VARIANTS = {  # name: recipe file under experiments/configs/recipes
-    "recipe": "recommended.json",
-    "class-head": "class-head.json",
-    "lean": "class-head-lean.json",
-    "lean-mel": "class-head-lean-mel.json",
+VARIANTS = {  # name: (recipe file under experiments/configs/recipes, overrides)
+    "recipe": ("recommended.json", {}),
+    "class-head": ("class-head.json", {}),
+    "lean": ("class-head-lean.json", {}),
+    "lean-mel": ("class-head-lean-mel.json", {}),
+    "lean-mel+hn": ("class-head-lean-mel.json", {"objective": {"d": {"hard_negatives": 0.5}}}),
+    "lean-mel+r1": ("class-head-lean-mel.json", {"objective": {"d": {"r1": 1.0}}}),
+    "lean-mel+zd": ("class-head-lean-mel.json", {"objective": {"g": {"z_diversity": 2.0}}}),
 }
 
 
 def config(name: str) -> Config:
     """The config of variant `name` at the pitch subset's size."""
-    recipe = load_dict(os.path.join(CONFIGS, "recipes", VARIANTS[name]))
+    path, overrides = VARIANTS[name]
+    recipe = load_dict(os.path.join(CONFIGS, "recipes", path))
     recipe.pop("description", None)
-    return Config.from_dict(merge(recipe, SIZE))
+    return Config.from_dict(merge(merge(recipe, SIZE), overrides))
 
 
 def main(argv=None) -> None:
