@@ -6,6 +6,7 @@ a fixed number of steps whatever the machine's speed; a time budget (--max_minut
 optional, and a score it cut short says so.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -173,11 +174,14 @@ def test_demo_scores_its_samples_per_class_and_says_when_a_budget_cut_it_short(
         assert row.split() == [*c.split(), f"{per_class[c]['generated']:.2f}", "/",
                                f"{per_class[c]['real']:.2f}"], row
     assert len(printed) == 2 + len(classes)
-    # The demo trains its recipe file: the second base.
+    # The demo trains its recipe file: the second base with the class head on the mel critic
+    # (the number of classes comes from the data's card).
     trained = Config.load(out_dir / "run" / "config.json")
     recipe = Config.load(RECIPE)
-    assert trained.objective == recipe.objective and trained.model == recipe.model
-    assert trained.model.generator == "spectral" and trained.model.contrastive_dim > 0
+    assert trained.objective == recipe.objective
+    assert trained.model == dataclasses.replace(recipe.model, num_classes=len(classes))
+    assert trained.model.generator == "spectral" and trained.model.class_head
+    assert trained.model.d_frequency_scale == "mel" and trained.objective.d["hard_negatives"] == 0.5
     assert (trained.train.steps, trained.train.seed) == (2, 0)
     assert trained.train.summary_every == recipe.train.summary_every == 200
 

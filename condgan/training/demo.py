@@ -22,12 +22,12 @@ when the budget stops training early, the printed score and score.json say so (s
 reached of steps asked), since such a score is not comparable with a full run's.
 
 The demo trains the recipe experiments/configs/recipes/demo.json (installed as
-condgan.configs): the second base (experiments/configs/bases/spectral.json, issue 8)
-with every anti-collapse switch on: spectral generator and discriminator with a
-projection of the caption, spectral normalisation, FiLM, the contrastive term and
-unit-RMS caption embeddings, at 8 kHz, 4096-sample clips, width 16, hinge loss, one
-critic step. It trades quality for speed; README (Results) says how far its minutes
-get. The first base (WaveGAN) at full size is
+condgan.configs): issue 19's best on this set, the second base (spectral generator and
+critic, projection of the caption, spectral normalisation, FiLM of [z, c], unit-RMS caption
+embeddings) with the critic's K+1 class head on a 64-band mel axis and matching-aware hard
+negatives (recipes/class-head-lean-mel.json + objective.d.hard_negatives=0.5), at 8 kHz,
+4096-sample clips, width 16, hinge loss, one critic step. It trades quality for speed;
+README (Results) says how far its minutes get. The first base (WaveGAN) at full size is
 `condgan-train --config=experiments/configs/bases/wavegan.json --model_dim=64
 --model_length=16384` at 16 kHz.
 """
