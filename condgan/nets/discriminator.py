@@ -12,7 +12,8 @@ method's dropout, enters by `model.d_conditioning`:
 - "projection": logit = Dense(1)(phi) + <V t, phi> (Miyato & Koyama 2018).
 
 With `model.spectral_norm` every convolution and dense layer of the critic (not
-the caption's TextProjection) is wrapped in `keras.layers.SpectralNormalization`.
+the caption's TextProjection, nor the contrastive and class heads) is wrapped in
+`keras.layers.SpectralNormalization`.
 With `model.contrastive_dim` > 0 the critic also returns the contrastive heads
 Dense(K)(phi) and Dense(K)(t) (`condgan.objective.contrastive`). With `model.class_head`
 it also returns class logits Dense(num_classes + 1) of the audio features (phi, or the
