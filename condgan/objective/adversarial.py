@@ -106,17 +106,14 @@ def discriminator_loss(kind: str, real_logits, fake_logits, mismatch_logits=None
 
 
 def _negative_term(kind: str, logits: tf.Tensor) -> tf.Tensor:
-    """The discriminator's loss term for examples it should score as fake."""
-    if kind == "wgan_gp":
-        return tf.reduce_mean(logits)
-    if kind == "hinge":
-        return tf.reduce_mean(tf.nn.relu(1.0 + logits))
-    return tf.reduce_mean(tf.math.softplus(logits))
+    """The discriminator's loss term for examples it should score as fake: the mean of
+    `negative_rows`."""
+    return tf.reduce_mean(negative_rows(kind, logits))
 
 
 def negative_rows(kind: str, logits) -> tf.Tensor:
     """Per example, the discriminator's loss for examples it should score as fake:
-    float32[batch] (`_negative_term` is its mean): D for wgan_gp, relu(1 + D) for hinge,
+    float32[batch] (`_negative_term` is their mean): D for wgan_gp, relu(1 + D) for hinge,
     softplus(D) for non_saturating.
 
     Raises:

@@ -352,9 +352,8 @@ def make_train_step(config, jit_compile: bool = False, fused_d_pass: bool | None
         labels = np.arange(config.train.batch_size) % max(1, config.model.num_classes)
         batch = (*batch, tf.fill([config.train.batch_size], ""), tf.constant(labels, tf.int32))
     if jit_compile:
-        compiled = tf.function(lambda a, t, labels: gan.gan_step(a, t, labels=labels),
-                               jit_compile=True)
-        return (lambda: compiled(batch[0], batch[1], gan.batch_labels(batch))), trainer
+        compiled = tf.function(lambda a, t, inputs: gan.gan_step(a, t, **inputs), jit_compile=True)
+        return (lambda: compiled(batch[0], batch[1], gan.step_inputs(batch))), trainer
     return (lambda: trainer.train_step(batch)), trainer
 
 
