@@ -333,3 +333,41 @@ def test_the_synth_target_row_names_the_precision_it_reports():
     report = bench_cli.Report(results, {"cpus": 2, "loadavg": [0.2, 0.2, 0.2]}, False, 60.0)
     (row,) = [r for r in report.targets() if r[0].startswith("synth step")]
     assert row[1] == "25.2 steps/s = 2.21x (mixed_bfloat16)" and row[2] == "**no**"
+
+
+def test_two_stacks_table_takes_the_median_of_the_passes_and_the_ratio():
+    def r(ms, tf_version):
+        return {"median_ms": ms, "tensorflow": tf_version}
+
+    results = {"stack/small/this/pass0": r(100.0, "2.21.0"),
+               "stack/small/other/pass0": r(130.0, "2.17.1"),
+               "stack/small/this/pass1": r(110.0, "2.21.0"),
+               "stack/small/other/pass1": r(120.0, "2.17.1"),
+               "stack/synth-spectral/this/pass0": r(80.0, "2.21.0"),
+               "stack/synth-spectral/other/pass0": {"error": "exit code 1: boom\nImportError: x"}}
+    rows = bench_cli.Report(results, {"cpus": 2}, False, 1.0).stack_rows()
+    assert rows[0] == ["small", "TF 2.21.0: 105.0 ms (100.0, 110.0)",
+                       "TF 2.17.1: 125.0 ms (130.0, 120.0)", f"{125 / 105:.3f}x"]
+    assert rows[1][0] == "synth-spectral" and rows[1][2].startswith("error: ImportError: x")
+    assert rows[1][3] == ""
+    md = bench_cli.Report(results, {"cpus": 2}, False, 1.0).markdown()
+    assert "## Two TensorFlow stacks" in md and "| small | TF 2.21.0: 105.0 ms" in md
+    assert "## Two TensorFlow stacks" not in bench_cli.Report({}, {"cpus": 2}, False,
+                                                              1.0).markdown()
+
+
+def test_other_stack_must_be_another_tensorflow(tmp_path):
+    missing = run_bench(tmp_path / "x", f"--other_stack={tmp_path / 'no-python'}", "--only=stack")
+    assert missing.returncode != 0 and "is not an executable file" in missing.stderr
+    same = run_bench(tmp_path / "y", f"--other_stack={sys.executable}", "--only=stack")
+    assert same.returncode != 0 and "not another stack" in same.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_other_stack_items_alternate_the_two_pythons():
+    todo = bench_cli.items(quick=True, text_encoder=None, other_stack="/other/python")
+    stack = [s for s in todo if s["name"].startswith("stack/")]
+    assert [s["name"] for s in stack] == ["stack/tiny/this/pass0", "stack/tiny/other/pass0"]
+    assert "python" not in stack[0] and stack[1]["python"] == "/other/python"
+    assert stack[0]["config"] == stack[1]["config"]
+    assert not any(s["name"].startswith("stack/") for s in bench_cli.items(True, None))

@@ -2,7 +2,7 @@ r"""condgan-bench: training, input pipeline and serving speed on this machine, i
 
 Usage:
   condgan-bench [--quick] [--out=DIR] [--markdown=PATH] [--only=PREFIX,...]
-                [--text_encoder=PATH]
+                [--text_encoder=PATH] [--other_stack=PYTHON]
 
 Runs every measurement in its own subprocess (its peak resident memory is
 that measurement's alone), prints a table and writes DIR/<item>.json,
@@ -22,6 +22,12 @@ experiments/bench/torch_wavegan.py, not part of the package; it needs the
 A/B ratios; the input pipeline; the exported SavedModel; a TF-profiler op
 breakdown of the small step. --quick shrinks every size and step count (for the
 tests; its figures mean nothing).
+
+--other_stack=PYTHON names the Python of another environment with condgan installed
+on another TensorFlow (e.g. .ci/run's second leg, .venv-oldest/bin/python). The
+float32 steps of the synth-spectral and small configs are then also timed there, in
+separate processes alternating with this stack's over two passes, and the report
+gives both stacks' medians side by side.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ TORCH_THREADS = 2
 HINGE = {"adversarial": "hinge"}
 WGAN_GP = {"adversarial": "wgan_gp", "d": {"gradient_penalty": 10.0}}
 # The sizes of --quick (and of the tiny item).
+# The configs timed on both stacks by --other_stack (float32).
+STACK_CONFIGS = ("synth-spectral", "small")
 TINY_MODEL = {"length": 1024, "model_dim": 4, "cond_dim": 8, "latent_dim": 8, "replay_capacity": 16}
 
 
@@ -71,6 +79,9 @@ def define_flags() -> None:
                         "benchmark; default: build one (condgan-build-text-encoder) in a temp dir.")
     flags.DEFINE_string("render", None, "Re-write the report (BENCHMARKS.md) from the "
                         "summary.json of an earlier run, measuring nothing.")
+    flags.DEFINE_string("other_stack", None, "Python of another environment with condgan on "
+                        "another TensorFlow: also time the synth-spectral and small steps there, "
+                        "alternating with this stack's (the report's 'Two TensorFlow stacks').")
     flags.DEFINE_string("worker", None, "Internal: run one measurement (JSON spec) and print it.")
 
 
@@ -128,8 +139,9 @@ def with_precision(config: dict, precision: str) -> dict:
     return {**config, "model": {**config.get("model", {}), "precision": precision}}
 
 
-def items(quick: bool, text_encoder: str | None) -> list[dict]:
-    """The measurements of one run, in order; each is one subprocess."""
+def items(quick: bool, text_encoder: str | None, other_stack: str | None = None) -> list[dict]:
+    """The measurements of one run, in order; each is one subprocess (in `other_stack`,
+    another environment's Python, for the items that carry it as "python")."""
     from condgan import precision  # noqa: PLC0415 - TensorFlow after flag parsing (fast --help)
 
     configs = base_configs(quick)
@@ -146,6 +158,14 @@ def items(quick: bool, text_encoder: str | None) -> list[dict]:
             out.append({"name": f"train/{name}/{p}", "kind": "train",
                         "config": with_precision(config, p), "calls": calls or n[name],
                         "warmup": 1 if name == "full" else 2})
+    if other_stack:
+        for rep in range(1 if quick else 2):  # two alternating passes over the stacks
+            for name in (n for n in STACK_CONFIGS if n in configs) if not quick else ["tiny"]:
+                for stack in ("this", "other"):
+                    out.append({"name": f"stack/{name}/{stack}/pass{rep}", "kind": "train",
+                                "config": with_precision(configs[name], "float32"),
+                                "calls": calls or n[name], "warmup": 2,
+                                **({"python": other_stack} if stack == "other" else {})})
     small, synth = configs["small"], configs.get("synth", configs["tiny"])
     rounds = 2 if quick else 8
     out += [
@@ -277,11 +297,13 @@ def run_item(spec: dict) -> dict:
     raise ValueError(f"unknown benchmark kind {kind!r}")
 
 
-def _subprocess(spec: dict, env: dict | None = None) -> dict:
-    """Runs `spec` in a fresh Python; returns its result with "peak_rss_mb" and "wall_s"."""
+def _subprocess(spec: dict, env: dict | None = None, python: str | None = None) -> dict:
+    """Runs `spec` in a fresh Python (`python`, default this one); returns its result with
+    "peak_rss_mb" and "wall_s"."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "condgan.training.bench_cli", f"--worker={json.dumps(spec)}"],
+        [python or sys.executable, "-m", "condgan.training.bench_cli",
+         f"--worker={json.dumps(spec)}"],
         capture_output=True, text=True, env=dict(os.environ, **(env or {})), check=False)
     wall = time.perf_counter() - start
     for line in reversed(proc.stdout.splitlines()):
@@ -310,6 +332,7 @@ def worker(spec_json: str) -> int:
     spec = json.loads(spec_json)
     result = run_item(spec)
     result["peak_rss_mb"] = measuring_code().peak_rss_mb()
+    result["tensorflow"] = measuring_code().tf.__version__
     print(RESULT_MARKER + json.dumps(result), flush=True)
     return 0
 
@@ -379,6 +402,30 @@ class Report:
                                  f"{base / ms:.3f}x"])
         return rows
 
+    def stack_rows(self) -> list[list[str]]:
+        """config -> this stack's and the other's median ms (median over the passes)."""
+        by: dict[tuple[str, str], list[dict]] = {}
+        for name, r in self.results.items():
+            if name.startswith("stack/"):
+                _, config, stack, _ = name.split("/")
+                by.setdefault((config, stack), []).append(r)
+        rows = []
+        for config in dict.fromkeys(c for c, _ in by):
+            cells = []
+            for stack in ("this", "other"):
+                runs = by.get((config, stack), [])
+                ok = [r for r in runs if "median_ms" in r]
+                if not ok or len(ok) < len(runs):
+                    err = next((r["error"] for r in runs if "error" in r), "not measured")
+                    cells.append((None, f"error: {err.splitlines()[-1][:60]}"))
+                    continue
+                ms = statistics.median(r["median_ms"] for r in ok)
+                passes = ", ".join(f"{r['median_ms']:,.1f}" for r in ok)
+                cells.append((ms, f"TF {ok[0].get('tensorflow')}: {ms:,.1f} ms ({passes})"))
+            (a, a_text), (b, b_text) = cells
+            rows.append([config, a_text, b_text, f"{b / a:.3f}x" if a and b else ""])
+        return rows
+
     def thread_settings(self) -> dict[str, float]:
         """setting -> median over its passes of the step's median ms."""
         by = {}
@@ -397,6 +444,9 @@ class Report:
         out += _table(TRAIN_HEADER, self.train_rows(), markdown=False)
         out += ["", "speed attempts (interleaved A/B in one process unless noted):"]
         out += _table(ATTEMPT_HEADER, self.attempt_rows(), markdown=False)
+        if self.stack_rows():
+            out += ["", "two TensorFlow stacks (float32 step, alternating processes):"]
+            out += _table(STACK_HEADER, self.stack_rows(), markdown=False)
         out += [""] + self.other_lines()
         out += ["", "targets (issue 9):"] + _table(["target", "this run", "met"],
                                                    self.targets(), markdown=False)
@@ -485,6 +535,14 @@ class Report:
                 "oneDNN settings need a process each: two alternating passes, medians). "
                 "Speed-up > 1: the variant is faster.", ""]
         out += _table(ATTEMPT_HEADER, self.attempt_rows(), markdown=True)
+        if self.stack_rows():
+            out += ["", "## Two TensorFlow stacks", "",
+                    "The float32 training step timed on this run's stack and on another "
+                    "environment's (`--other_stack`), each measurement in its own process, "
+                    "the two stacks alternating over the passes (per-pass medians in "
+                    "brackets; the figure is their median). A ratio > 1: the other stack's "
+                    "step takes longer.", ""]
+            out += _table(STACK_HEADER, self.stack_rows(), markdown=True)
         out += ["", "## Peer, input pipeline, serving", ""]
         out += [f"- {line}" for line in self.other_lines()]
         out += ["", "## Targets (issue 9)", ""]
@@ -630,6 +688,7 @@ BASELINE_SYNTH_STEPS_PER_S = 11.4
 TRAIN_HEADER = ["config", "precision", "ms/step", "examples/s", "GFLOP/step", "GFLOP/s",
                 "% fp32 peak", "% bf16 peak", "peak RSS MiB"]
 ATTEMPT_HEADER = ["attempt", "A", "B", "speed-up of B"]
+STACK_HEADER = ["config", "this stack", "other stack", "other / this"]
 
 
 def _pct(value, peak) -> str:
@@ -667,8 +726,12 @@ def main(argv):
         else out_dir / "BENCHMARKS.md")
     if FLAGS.text_encoder and not os.path.isdir(FLAGS.text_encoder):
         raise app.UsageError(f"--text_encoder={FLAGS.text_encoder} is not a directory")
+    other_tf = _other_stack_tf(FLAGS.other_stack) if FLAGS.other_stack else None
     bench = measuring_code()
-    todo = items(FLAGS.quick, FLAGS.text_encoder)
+    if other_tf and other_tf == bench.tf.__version__:
+        raise app.UsageError(f"--other_stack={FLAGS.other_stack} runs TensorFlow {other_tf}, "
+                             f"as this environment does: not another stack")
+    todo = items(FLAGS.quick, FLAGS.text_encoder, FLAGS.other_stack)
     if FLAGS.only:
         todo = [s for s in todo if any(s["name"].startswith(p) for p in FLAGS.only)]
         if not todo:
@@ -681,9 +744,9 @@ def main(argv):
     results = {}
     for i, spec in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {spec['name']} ...", end=" ", flush=True)
-        env = spec.pop("env", None)
+        env, python = spec.pop("env", None), spec.pop("python", None)
         name = spec.pop("name")
-        results[name] = _subprocess(spec, env)
+        results[name] = _subprocess(spec, env, python)
         status = "error" if "error" in results[name] else (
             "skipped" if "skipped" in results[name] else "ok")
         print(f"{status} ({results[name]['wall_s']:.0f} s)", flush=True)
@@ -705,6 +768,21 @@ def main(argv):
     atomic_write_text(markdown, report.markdown())
     print(f"\nwrote {out_dir}/*.json and {markdown}")
     return 0 if not any("error" in r for r in results.values() if isinstance(r, dict)) else 1
+
+
+def _other_stack_tf(python: str) -> str:
+    """The TensorFlow version of `python`, which must also have condgan installed."""
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        raise app.UsageError(f"--other_stack={python} is not an executable file (give another "
+                             f"environment's python, e.g. .venv-oldest/bin/python)")
+    proc = subprocess.run([python, "-c", "import tensorflow as tf, condgan.training.bench_cli; "
+                           "print(tf.__version__)"], capture_output=True, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise app.UsageError(f"--other_stack={python} cannot import TensorFlow and condgan: "
+                             f"{tail}")
+    return proc.stdout.strip().splitlines()[-1]
 
 
 def render(summary_path: str, markdown: str | None) -> int:
