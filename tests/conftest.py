@@ -42,6 +42,17 @@ def text_encoder_dir(tmp_path_factory) -> str:
     return str(out)
 
 
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """48 procedural clips (8 kHz, 1024 samples), prepared once per test module."""
+    from condgan.data_prep.prepare import prepare
+
+    out = tmp_path_factory.mktemp("cli") / "synth"
+    prepare("synth", None, str(out), sample_rate=8000, length=1024, num_examples=48, seed=0,
+            progress=False)
+    return str(out)
+
+
 def pytest_collection_modifyitems(config, items):
     # tf.test.TestCase inherits a deprecated `test_session` context manager that pytest
     # collects and skips as "Not a test"; drop it so the summary counts only real tests.

@@ -26,16 +26,6 @@ def cli(module, *args, timeout=300):
                           timeout=timeout, env=env)
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from condgan.data_prep.prepare import prepare
-
-    out = tmp_path_factory.mktemp("cli") / "synth"
-    prepare("synth", None, str(out), sample_rate=8000, length=1024, num_examples=48, seed=0,
-            progress=False)
-    return str(out)
-
-
 def test_train_kill_resume_export_generate(tmp_path, tiny_data, text_encoder_dir):
     run_dir = str(tmp_path / "run")
     args = [f"--data_dir={tiny_data}", f"--model_dir={run_dir}",

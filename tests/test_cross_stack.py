@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_cli import TINY_MODEL, cli, tiny_data  # noqa: F401 - tiny_data is a fixture
+from test_cli import TINY_MODEL, cli
 
 OTHER = os.environ.get("CONDGAN_OTHER_STACK_PYTHON", "")
 
