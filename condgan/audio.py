@@ -11,14 +11,29 @@ Decoding:
   `tf.audio.decode_wav` reads only 16-bit PCM and tensorflow-io 0.37 rejects
   some valid 8-bit files (2 of the 40 WAVs of the Wesnoth set), and neither
   says which header field is wrong; the reader here names it.
-- Ogg Vorbis, FLAC and MP3 go through `tfio.audio.AudioIOTensor`, which also
-  reads a window of a long file without decoding the rest. Its calls are
-  serialised by a lock (see `_TFIO_LOCK`); the rest of `load_clip` runs in
-  parallel in threads.
+- FLAC, Ogg (Vorbis, Opus) and MP3 are read by `soundfile` (libsndfile 1.2.2:
+  libFLAC, libvorbis, libopus, mpg123). A window of a long file is read
+  without decoding what follows it. A FLAC window starts with a seek. An Ogg
+  or MP3 window is the tail of one read from the first frame (memory: the
+  frames up to the window's end), because libsndfile's seek in those is not
+  sample-exact (Vorbis can land a block off, libsndfile issue #885; MP3 gets
+  the frames after a seek wrong by up to 0.6), and soundfile seeks to the
+  current frame after every read, which breaks a second read of the same
+  file the same way (MP3; and Opus returned wrong samples for its last 10
+  frames read on their own). Decoded from the start in one read, every frame
+  is the full decode's.
+- tensorflow-io (`pip install condgan[tfio]`, optional) decodes what
+  libsndfile cannot (a variable-bitrate MP3 without a Xing/VBRI header, whose
+  length libsndfile under-estimates) if it is installed. It is imported on
+  first need and its calls are serialised by a lock (see `_TFIO_LOCK`); the
+  rest of `load_clip` runs in parallel in threads.
 
 Every failure is an `AudioError` naming the file and the reason. Decoded audio
-is float32 in [-1, 1] with shape [num_frames, channels]; NaN/Inf samples and
-empty audio are errors, silence is not.
+is float32 with shape [num_frames, channels], in [-1, 1] for PCM (WAV, FLAC);
+lossy codecs ring past full scale on hard edges (a 0.99 square wave decodes
+to peaks of 1.32 as Vorbis, 1.25 as MP3, with either decoder) and are returned
+as decoded: `normalize` rescales the clip. NaN/Inf samples and empty audio are
+errors, silence is not.
 
 Resampling is a polyphase FIR (Kaiser-windowed sinc, the filter and delay
 compensation of `scipy.signal.resample_poly`), zero-phase: onsets stay where
@@ -31,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import mmap
 import os
 import re
 import struct
@@ -38,6 +54,7 @@ import threading
 from typing import Callable
 
 import numpy as np
+import soundfile
 
 SUPPORTED_EXTENSIONS = (".wav", ".wave", ".ogg", ".oga", ".flac", ".mp3")
 NORMALIZE_MODES = ("peak", "rms", "none")
@@ -170,7 +187,7 @@ def _open(path: str | os.PathLike) -> _Source:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
-            head = f.read(12)
+            head = f.read(64)
     except FileNotFoundError:
         raise AudioError(path, "no such file") from None
     except IsADirectoryError:
@@ -189,7 +206,7 @@ def _open(path: str | os.PathLike) -> _Source:
         return _open_wav(path, size)
     if kind == "wav?":
         raise AudioError(path, "truncated WAV header: the file ends inside its RIFF header")
-    return _open_tfio(path, kind)
+    return _open_compressed(path, kind, head)
 
 
 def _sniff(head: bytes) -> str | None:
@@ -296,6 +313,227 @@ def _to_float(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32)
 
 
+# ----------------------------------------------------------------------------
+# FLAC, Ogg and MP3: soundfile, and tensorflow-io for what it cannot read.
+
+# The decoders of compressed files, in the order they are tried.
+BACKENDS = ("soundfile", "tfio")
+# One of BACKENDS to use that decoder alone (tests set it); None: soundfile,
+# then tensorflow-io, if installed, for a file soundfile cannot read.
+_FORCE_BACKEND: str | None = None
+
+# libsndfile reports a failed open through a process-wide error code, which a
+# concurrent open can overwrite (soundfile then says "Garbled error message"):
+# opens take this lock so that each failure carries its own reason. Reads use
+# the handle's own error state and run in parallel.
+_SF_OPEN_LOCK = threading.Lock()
+# Formats whose libsndfile 1.2.2 seek returns the same samples as a full
+# decode (measured). In Ogg and MP3 it does not, and soundfile seeks to the
+# current frame after every read, so even a second read of one handle can go
+# wrong: a window of those is the tail of one read from frame 0.
+_EXACT_SEEK_FORMATS = ("FLAC",)
+# The reason given for a compressed file that opens as 0 frames: an Ogg file
+# cut inside its last page opens so, in both decoders.
+_NO_FRAMES = "0 frames (an empty stream, or a file cut short)"
+
+
+class _CannotDecode(Exception):
+    """A decoder cannot open a file.
+
+    Attributes:
+      reason: why, in words.
+      damage: whether a truncated or corrupt file is a likely cause.
+    """
+
+    def __init__(self, reason: str, damage: bool = True):
+        super().__init__(reason)
+        self.reason = reason
+        self.damage = damage
+
+
+def _import_tfio():
+    """tensorflow_io; ImportError when it is not installed (the optional extra condgan[tfio])."""
+    import tensorflow_io  # noqa: PLC0415 - optional (condgan[tfio]); loads TF, only for files that need it
+    return tensorflow_io
+
+
+def _open_compressed(path: str, kind: str, head: bytes) -> _Source:
+    if _FORCE_BACKEND not in (None, *BACKENDS):
+        raise ValueError(f"unknown audio backend {_FORCE_BACKEND!r}; choose one of {BACKENDS}")
+    failures = []  # (decoder, _CannotDecode)
+
+    def error(hint: str = "") -> AudioError:
+        reasons = "; ".join(f"{name}: {e.reason}" for name, e in failures)
+        damage = " (truncated or corrupt?)" if all(e.damage for _, e in failures) else ""
+        return AudioError(path, f"cannot decode as {kind}: {reasons}{damage}{hint}")
+
+    if _FORCE_BACKEND in (None, "soundfile"):
+        try:
+            return _open_soundfile(path, kind)
+        except _CannotDecode as e:
+            failures.append(("libsndfile", e))
+    if _FORCE_BACKEND in (None, "tfio"):
+        try:
+            tfio = _import_tfio()
+        except ImportError:
+            if _FORCE_BACKEND == "tfio":
+                raise AudioError(path, "the tfio decoder was asked for, but tensorflow-io is not "
+                                       "installed (pip install condgan[tfio])") from None
+            hint = ""
+            if _tfio_may_read(kind, head):
+                hint = "; tensorflow-io, not installed here, may read it: pip install condgan[tfio]"
+            raise error(hint) from None
+        try:
+            return _open_tfio(path, kind, tfio)
+        except _CannotDecode as e:
+            failures.append(("tensorflow-io", e))
+    raise error()
+
+
+def _tfio_may_read(kind: str, head: bytes) -> bool:
+    """Whether tensorflow-io 0.37 decodes this kind of stream: FLAC, MP3, Ogg Vorbis (not Opus)."""
+    # An Ogg file's first page header is 28 bytes (with one segment); its
+    # packet starts with the codec's signature.
+    return kind in ("flac", "mp3") or (kind == "ogg" and head[28:35] == b"\x01vorbis")
+
+
+def _sf_message(e: Exception) -> str:
+    """libsndfile's own words, without soundfile's "Error opening '<path>': " prefix."""
+    message = getattr(e, "error_string", None) or str(e)
+    message = re.sub(r"^Error\s*:\s*", "", message.strip()).rstrip(".")
+    if "does not exist or is not a regular file" in message:
+        # libsndfile's text for mpg123 failing to open the stream; the file
+        # exists (`_open` read it), so that text would mislead.
+        message = "found no MPEG audio stream it can decode"
+    return message
+
+
+def _open_soundfile(path: str, kind: str) -> _Source:
+    try:
+        with _SF_OPEN_LOCK:
+            f = soundfile.SoundFile(path)
+    except (soundfile.SoundFileError, RuntimeError, OSError) as e:
+        raise _CannotDecode(_sf_message(e)) from None
+    with f:
+        num_frames, channels, rate, fmt = f.frames, f.channels, f.samplerate, f.format
+    if channels < 1:
+        raise _CannotDecode("corrupt header: 0 channels")
+    if rate < 1:
+        raise _CannotDecode("corrupt header: sample rate 0")
+    if num_frames == 0:
+        raise _CannotDecode(_NO_FRAMES)
+    if fmt == "MP3":
+        try:
+            stream_frames = _untagged_mpeg_frames(path)
+        except (OSError, ValueError):  # it opened a moment ago; libsndfile's count stands
+            stream_frames = None
+        if stream_frames is not None and stream_frames > num_frames:
+            raise _CannotDecode(
+                f"it would decode only {num_frames} of the {stream_frames} frames of this "
+                "variable-bitrate MP3, which has no Xing/VBRI header: libsndfile estimates "
+                "its length from the first frame's bitrate", damage=False)
+        if stream_frames is not None:
+            # No header, constant bitrate: libsndfile's estimate is a little
+            # long; the frame count is exact (nothing is trimmed without a header).
+            num_frames = stream_frames
+    exact_seek = fmt in _EXACT_SEEK_FORMATS
+
+    def read(start: int, stop: int) -> np.ndarray:
+        want = stop - start
+        if want <= 0:
+            return np.zeros([0, channels], np.float32)
+        try:
+            with _SF_OPEN_LOCK:
+                g = soundfile.SoundFile(path)
+            with g:
+                if exact_seek:
+                    g.seek(start)
+                    x = g.read(want, dtype="float32", always_2d=True)
+                else:  # one read from frame 0: see _EXACT_SEEK_FORMATS
+                    x = g.read(stop, dtype="float32", always_2d=True)[start:].copy()
+        except (soundfile.SoundFileError, RuntimeError, OSError) as e:
+            raise AudioError(path, f"cannot decode frames {start}..{stop} of {kind}: libsndfile: "
+                                   f"{_sf_message(e)} (truncated or corrupt file?)") from None
+        if len(x) < want:
+            raise AudioError(path, f"truncated or corrupt {kind}: the header declares {num_frames} "
+                                   f"frames, decoding ends at frame {start + len(x)}")
+        return x
+
+    return _Source(AudioInfo(path, int(rate), int(num_frames), int(channels), kind), read)
+
+
+# MPEG audio frame headers: bitrates in kbps by (MPEG-1?, layer), sample
+# rates by version (3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5).
+_MPEG_BITRATES = {
+    (True, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (True, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 3): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (False, 1): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (False, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (False, 3): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+# What may follow the last frame of an MP3: ID3v1, APEv2, Lyrics3 tags.
+_MPEG_TRAILERS = (b"TAG", b"APETAGEX", b"LYRICSBEGIN")
+
+
+def _mpeg_frame(h: bytes) -> tuple[int, int, int] | None:
+    """(bytes, samples per channel, layer) of the MPEG audio frame whose header is h[:4]; None if none."""
+    if len(h) < 4 or h[0] != 0xFF or h[1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (h[1] >> 3) & 3, 4 - ((h[1] >> 1) & 3)
+    bitrate_index, rate_index, padding = h[2] >> 4, (h[2] >> 2) & 3, (h[2] >> 1) & 1
+    if version == 1 or layer == 4 or bitrate_index in (0, 15) or rate_index == 3:
+        return None  # reserved values, or free format (no length in the header)
+    mpeg1 = version == 3
+    bitrate = _MPEG_BITRATES[(mpeg1, layer)][bitrate_index] * 1000
+    rate = _MPEG_RATES[version][rate_index]
+    if layer == 1:
+        return (12 * bitrate // rate + padding) * 4, 384, layer
+    samples = 1152 if mpeg1 or layer == 2 else 576
+    return samples // 8 * bitrate // rate + padding, samples, layer
+
+
+def _untagged_mpeg_frames(path: str) -> int | None:
+    """Frames per channel of an MP3 without a Xing/Info/VBRI header, counted from its frame headers.
+
+    libsndfile (mpg123) takes an MP3's length from that header when the
+    first frame carries one (exact: LAME writes it, with the encoder delay and
+    padding mpg123 trims); without it, mpg123 estimates the length from the
+    file size and the first frame's bitrate, and libsndfile reads no further.
+
+    Returns:
+      The sum of the frames' samples, or None when the first frame has the
+      header or the stream is not a clean run of frames (free format, junk).
+    """
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        size, pos = len(m), 0
+        while m[pos:pos + 3] == b"ID3" and pos + 10 <= size:  # ID3v2 tags
+            flags, body = m[pos + 5], m[pos + 6:pos + 10]  # size: 4 x 7 bits
+            pos += 10 + (body[0] << 21 | body[1] << 14 | body[2] << 7 | body[3])
+            pos += 10 if flags & 0x10 else 0  # a footer
+        first = _mpeg_frame(m[pos:pos + 4])
+        if first is None:
+            return None
+        head = m[pos:pos + 4]
+        if first[2] == 3:
+            mono, mpeg1, crc = head[3] >> 6 == 3, (head[1] >> 3) & 3 == 3, 2 * (not head[1] & 1)
+            side = (17 if mono else 32) if mpeg1 else (9 if mono else 17)
+            xing = pos + 4 + crc + side
+            if m[xing:xing + 4] in (b"Xing", b"Info") or m[pos + 36:pos + 40] == b"VBRI":
+                return None
+        total = 0
+        while pos < size:
+            frame = _mpeg_frame(m[pos:pos + 4])
+            if frame is None:
+                return total if m[pos:pos + 11].startswith(_MPEG_TRAILERS) else None
+            if pos + frame[0] > size:
+                break  # a cut last frame: mpg123 does not decode it
+            total += frame[1]
+            pos += frame[0]
+        return total
+
+
 # tensorflow-io 0.37's AudioIOTensor keeps its decoder in a resource that every
 # AudioIOTensor of the process shares (the op's shared_name is ""): opening a
 # second file, in this thread or another, makes the first one read the second
@@ -304,9 +542,8 @@ def _to_float(x: np.ndarray) -> np.ndarray:
 _TFIO_LOCK = threading.Lock()
 
 
-def _open_tfio(path: str, kind: str) -> _Source:
-    import tensorflow as tf  # noqa: PLC0415 - WAV needs no TensorFlow: its reader is numpy
-    import tensorflow_io as tfio  # noqa: PLC0415 - its ops library loads only for non-WAV files
+def _open_tfio(path: str, kind: str, tfio) -> _Source:
+    import tensorflow as tf  # noqa: PLC0415 - only with tensorflow-io (optional): WAV and soundfile need no TF
 
     def opened():
         try:
@@ -314,27 +551,35 @@ def _open_tfio(path: str, kind: str) -> _Source:
             num_frames, channels = (int(v) for v in tensor.shape.numpy())
             return tensor, num_frames, channels, int(tensor.rate.numpy())
         except tf.errors.OpError as e:
-            raise AudioError(path, f"cannot decode as {kind}: {_tf_message(e)} "
-                                   "(truncated or corrupt header?)") from None
+            raise _CannotDecode(_tf_message(e)) from None
+        except NotImplementedError as e:  # its ops library does not load with this TensorFlow
+            raise _CannotDecode(f"its ops do not load here: {str(e).splitlines()[0]}") from None
 
     with _TFIO_LOCK:
         _, num_frames, channels, rate = opened()
     if channels < 1:
-        raise AudioError(path, "corrupt header: 0 channels")
+        raise _CannotDecode("corrupt header: 0 channels")
     if rate < 1:
-        raise AudioError(path, "corrupt header: sample rate 0")
+        raise _CannotDecode("corrupt header: sample rate 0")
+    if num_frames == 0:
+        raise _CannotDecode(_NO_FRAMES)
 
     def read(start: int, stop: int) -> np.ndarray:
         if stop <= start:
             return np.zeros([0, channels], np.float32)
         with _TFIO_LOCK:
-            tensor, *_ = opened()
             try:
+                tensor, *_ = opened()
                 x = tensor[start:stop].numpy()
-            except tf.errors.OpError as e:
+            except (tf.errors.OpError, _CannotDecode) as e:
+                message = e.reason if isinstance(e, _CannotDecode) else _tf_message(e)
                 raise AudioError(path, f"cannot decode frames {start}..{stop} of {kind}: "
-                                       f"{_tf_message(e)} (truncated file?)") from None
-        return _to_float(x).reshape(-1, channels)
+                                       f"tensorflow-io: {message} (truncated or corrupt file?)") from None
+        x = _to_float(x).reshape(-1, channels)
+        if len(x) < stop - start:
+            raise AudioError(path, f"truncated or corrupt {kind}: the header declares {num_frames} "
+                                   f"frames, decoding ends at frame {start + len(x)}")
+        return x
 
     return _Source(AudioInfo(path, rate, num_frames, channels, kind), read)
 

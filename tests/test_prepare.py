@@ -1,6 +1,7 @@
 """Tests of condgan-prepare and its importers, on tiny generated data and the real sets."""
 
 import collections
+import io
 import json
 import os
 import pathlib
@@ -10,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+import soundfile
 import tensorflow as tf
 
 from condgan import records
@@ -139,19 +141,49 @@ def test_folder_split_follows_test_fraction(sounds, tmp_path):
 # Bad inputs: default stop, --skip_bad.
 
 
+def _encoded(fmt, subtype, seconds=0.3, rate=RATE):
+    """A tone encoded by libsndfile (soundfile), as bytes."""
+    t = np.arange(int(seconds * rate)) / rate
+    buffer = io.BytesIO()
+    soundfile.write(buffer, 0.3 * np.sin(2 * np.pi * 440 * t), rate, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+# Broken compressed files: name -> (soundfile format and subtype, the damage
+# done to the encoded tone, whether the decoders open it). The half MP3 opens
+# (its header declares the whole length) and decoding ends early.
+BROKEN_COMPRESSED = {
+    "cut-header.flac": (("FLAC", "PCM_16"), lambda d: d[:20], False),
+    "cut-in-half.ogg": (("OGG", "VORBIS"), lambda d: d[:len(d) // 2], False),
+    "cut-in-first-frame.mp3": (("MP3", "MPEG_LAYER_III"), lambda d: d[:200], False),
+    "cut-in-half.mp3": (("MP3", "MPEG_LAYER_III"), lambda d: d[:len(d) // 2], True),
+}
+
+
 @pytest.fixture
 def bad_sounds(sounds):
     (sounds / "empty.wav").write_bytes(b"")
     (sounds / "noise.ogg").write_bytes(b"this is not an ogg file" * 10)
     (sounds / "short.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
     (sounds / "take.aiff").write_bytes(b"FORM")
-    return {str(sounds / n): w for n, w in [("empty.wav", "empty file"),
-                                            ("noise.ogg", "not an audio file"),
-                                            ("short.wav", "truncated"),
-                                            ("take.aiff", "unsupported audio format")]}
+    bad = {str(sounds / n): w for n, w in [("empty.wav", "empty file"),
+                                           ("noise.ogg", "not an audio file"),
+                                           ("short.wav", "truncated"),
+                                           ("take.aiff", "unsupported audio format")]}
+    for name, (codec, damage, _) in BROKEN_COMPRESSED.items():
+        (sounds / "broken" / name).parent.mkdir(exist_ok=True)
+        (sounds / "broken" / name).write_bytes(damage(_encoded(*codec)))
+        bad[str(sounds / "broken" / name)] = "truncated or corrupt"
+    return bad
 
 
-def test_bad_files_stop_before_writing(sounds, bad_sounds, tmp_path):
+@pytest.mark.parametrize("tfio", ["tfio", "no-tfio"])
+def test_bad_files_stop_before_writing(sounds, bad_sounds, tmp_path, monkeypatch, tfio):
+    if tfio == "no-tfio":
+        # What `import tensorflow_io` does where it is not installed (condgan[tfio]).
+        monkeypatch.setitem(sys.modules, "tensorflow_io", None)
+    else:
+        pytest.importorskip("tensorflow_io", reason="tensorflow-io (condgan[tfio]) not installed")
     out = tmp_path / "out"
     with pytest.raises(BadInputError) as info:
         prepare("folder", str(sounds), str(out), sample_rate=RATE, length=LENGTH, progress=False)
@@ -159,6 +191,10 @@ def test_bad_files_stop_before_writing(sounds, bad_sounds, tmp_path):
     for problem in info.value.problems:
         assert bad_sounds[problem.path] in problem.reason
         assert problem.path in str(info.value)
+        # Without tensorflow-io, the files that did not open name the extra.
+        name = os.path.basename(problem.path)
+        unopened = name in BROKEN_COMPRESSED and not BROKEN_COMPRESSED[name][2]
+        assert ("pip install condgan[tfio]" in problem.reason) == (tfio == "no-tfio" and unopened)
     assert not out.exists()
     assert _leftovers(tmp_path) == []
 
@@ -525,7 +561,7 @@ def test_cli_classes(sounds, tmp_path):
 def test_cli_errors(sounds, bad_sounds, tmp_path):
     result = _cli("--source=folder", f"--input={sounds}", f"--output_dir={tmp_path / 'out'}")
     assert result.returncode == 1
-    assert "4 bad input(s); nothing was written" in result.stderr
+    assert f"{len(bad_sounds)} bad input(s); nothing was written" in result.stderr
     for path in bad_sounds:
         assert path in result.stderr
     assert not (tmp_path / "out").exists()
