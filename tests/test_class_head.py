@@ -10,7 +10,7 @@ from test_gan import TEXT_DIM
 from condgan.config import ConfigError
 from condgan.nets import build_discriminator
 from condgan.objective import Objective
-from condgan.objective.class_head import class_cross_entropy, class_margin_hinge
+from condgan.objective.class_head import class_cross_entropy
 from condgan.training.run import resolve
 from condgan.training.trainer import Trainer, build_gan
 
@@ -24,15 +24,6 @@ def _np_ce(logits, labels, weights=None):
     ce = -logp[np.arange(len(labels)), labels]
     w = np.ones(len(labels)) if weights is None else np.asarray(weights, np.float64)
     return (ce * w).sum() / max(w.sum(), 1.0)
-
-
-def _np_hinge(logits, labels, margin, weights=None):
-    logits = logits.astype(np.float64)
-    out = []
-    for row, y in zip(logits, labels):
-        out.append(max(0.0, margin - (row[y] - np.delete(row, y).max())))
-    w = np.ones(len(labels)) if weights is None else np.asarray(weights, np.float64)
-    return (np.array(out) * w).sum() / max(w.sum(), 1.0)
 
 
 def config(name="spectral", weight=1.0, **model):
@@ -67,44 +58,6 @@ def test_cross_entropy_matches_numpy_with_and_without_row_weights():
     np.testing.assert_allclose(float(class_cross_entropy(logits, labels, w)),
                                _np_ce(logits, labels, w), rtol=1e-5)
     assert float(class_cross_entropy(logits, labels, np.zeros(5, bool))) == 0.0
-
-
-def test_margin_hinge_matches_numpy_and_stops_pulling_past_the_margin():
-    rng = np.random.default_rng(1)
-    logits = rng.normal(size=(7, K + 1)).astype(np.float32)
-    labels = np.array([0, 3, 1, 2, 3, 0, 1])
-    for margin in (0.5, 2.0):
-        np.testing.assert_allclose(float(class_margin_hinge(logits, labels, margin)),
-                                   _np_hinge(logits, labels, margin), rtol=1e-5)
-    w = np.array([1, 0, 1, 0, 1, 1, 0], bool)
-    np.testing.assert_allclose(float(class_margin_hinge(logits, labels, 1.0, w)),
-                               _np_hinge(logits, labels, 1.0, w), rtol=1e-5)
-    # A row whose own logit leads every other (the "generated" one too) by the margin
-    # gets no gradient; cross-entropy still pulls it.
-    ahead = tf.Variable([[5.0, 0.0, 1.0, 3.9]])
-    with tf.GradientTape(persistent=True) as tape:
-        hinge = class_margin_hinge(ahead, [0], 1.0)
-        ce = class_cross_entropy(ahead, [0])
-    assert float(hinge) == 0.0 and not np.any(tape.gradient(hinge, ahead).numpy())
-    assert np.abs(tape.gradient(ce, ahead).numpy()).max() > 0.01
-    # Behind by the "generated" logit: the hinge pulls the own logit up, "generated" down.
-    behind = tf.Variable([[1.0, 0.0, 0.5, 2.0]])
-    with tf.GradientTape() as tape:
-        loss = class_margin_hinge(behind, [0], 1.0)
-    np.testing.assert_allclose(tape.gradient(loss, behind).numpy(), [[-1, 0, 0, 1]])
-
-
-def test_margin_selects_the_hinge_in_the_g_term_and_negative_is_refused():
-    keras.utils.set_random_seed(0)
-    cfg = config()
-    cfg.objective.params = {"class_head": {"margin": 1.0}}
-    gan = build_gan(cfg.validate())
-    audio, text, _, labels = batch()
-    out = gan.generator_step(text, audio=audio, labels=labels)
-    assert np.isfinite(float(out["g_class_head"])) and float(out["g_class_head"]) >= 0
-    cfg.objective.params = {"class_head": {"margin": -1.0}}
-    with pytest.raises(ConfigError, match="class_head.margin"):
-        Objective(cfg.objective, cfg.model)
 
 
 @pytest.mark.parametrize("name", ["spectral", "wavegan"])

@@ -272,10 +272,11 @@ def intra_frechet_distance(feat_a, labels_a, feat_b, labels_b,
     per_class = {}
     for c in classes:
         a, b = feat_a[labels_a == c], feat_b[labels_b == c]
+        label = c.item() if isinstance(c, np.generic) else c  # numpy 2 reprs np.int64(2)
         if a.shape[0] < 2 or b.shape[0] < 2:
-            raise ValueError(f"class {c!r} has {a.shape[0]} rows in feat_a and {b.shape[0]} "
+            raise ValueError(f"class {label!r} has {a.shape[0]} rows in feat_a and {b.shape[0]} "
                              "in feat_b; each needs at least 2 for a covariance")
-        per_class[c.item() if isinstance(c, np.generic) else c] = frechet_distance(a, b)
+        per_class[label] = frechet_distance(a, b)
     return float(np.mean(list(per_class.values()))), per_class
 
 
@@ -561,7 +562,7 @@ def _matrix(x, name: str, min_rows: int = 1) -> np.ndarray:
         raise ValueError(f"{name} needs at least {min_rows} rows (clips), got {x.shape[0]}")
     if not np.all(np.isfinite(x)):
         bad = np.argwhere(~np.isfinite(x))[0]
-        raise ValueError(f"{name} has non-finite values (NaN or inf), first at index {tuple(bad)}")
+        raise ValueError(f"{name} has non-finite values (NaN or inf), first at index {tuple(int(i) for i in bad)}")
     return x
 
 
