@@ -84,7 +84,9 @@ def test_an_export_of_either_stack_loads_and_generates_on_the_other(tmp_path, ti
             a = audio[stack]
             assert a.shape == (3, 1024) and np.all(np.isfinite(a)) and np.abs(a).max() <= 1.0
             assert np.abs(a[0] - a[2]).max() > 0  # z differs per clip, same caption
-        # Same weights, captions and seeds: the two stacks' kernels differ only in rounding.
-        np.testing.assert_allclose(audio["here"], audio["there"], atol=1e-3,
+        # Same weights, captions and seeds: the two stacks' kernels differ only in rounding
+        # (TF 2.17.1 against 2.21.0: 5.6e-9 at a peak of 0.025).
+        assert np.abs(audio["here"]).max() > 1e-3  # not silence, which would match anyway
+        np.testing.assert_allclose(audio["here"], audio["there"], atol=1e-5, rtol=0,
                                    err_msg=f"the export made {name} generates differently on "
                                            f"TF {here_tf} and TF {there_tf}")
