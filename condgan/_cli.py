@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import logging as _py_logging
 import os
+import re
 import sys
+import tempfile
 from typing import Callable, Sequence
 
 from absl import app, flags, logging
@@ -108,6 +110,68 @@ def _parse_level(value: str) -> int | None:
 configure_tf_cpp_logging()
 
 
+# TensorFlow >= 2.18 logs its start-up notices (oneDNN, CUDA drivers, CPU features) through
+# absl's C++ log before that log is initialised, which ignores TF_CPP_MIN_LOG_LEVEL; `run`
+# drops them by their severity letter (absl's "I0000 00:00:..." prefix) as the level would.
+_ABSL_UNINITIALISED = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_ABSL_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] ")
+_CPU_GUARD_TAIL = re.compile(r"^To enable the following instructions: .* rebuild TensorFlow with "
+                             r"the appropriate compiler flags\.$")
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+
+
+def filter_startup_lines(lines: Sequence[str], level: int) -> list[str]:
+    """The lines of TensorFlow's start-up output that TF_CPP_MIN_LOG_LEVEL=`level` keeps.
+
+    absl-formatted lines below `level` go (FATAL ones always stay), and with them absl's
+    "before InitializeLog" notice (level >= 1) and the continuation of a dropped CPU-feature
+    notice; any other line stays, in order.
+    """
+    out, dropped_last = [], False
+    for line in lines:
+        match = _ABSL_LINE.match(line)
+        if match:
+            dropped_last = _SEVERITY[match.group(1)] < min(level, 3)
+        elif line.rstrip("\n") == _ABSL_UNINITIALISED:
+            dropped_last = level >= 1
+        elif dropped_last and _CPU_GUARD_TAIL.match(line.rstrip("\n")):
+            dropped_last = True
+        else:
+            dropped_last = False
+        if not dropped_last:
+            out.append(line)
+    return out
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its start-up output filtered by TF_CPP_MIN_LOG_LEVEL.
+
+    File descriptor 2 goes to a temporary file during the import (the notices are
+    written by C++, below Python's sys.stderr); what the level keeps is written back to
+    stderr afterwards, also when the import fails. Does nothing if TensorFlow is already
+    imported, or if the level is 0.
+    """
+    raw = os.environ.get(ENV_VAR, "0").strip()
+    level = int(raw) if raw.isdigit() else 0
+    if "tensorflow" in sys.modules or level <= 0:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401, PLC0415 - the import whose C++ start-up output is filtered
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", errors="replace")
+            kept = filter_startup_lines(text.splitlines(keepends=True), level)
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
 def quiet_python_logs() -> None:
     """Quiet Python logs unless --verbosity was given: absl at WARNING, TensorFlow's at ERROR.
 
@@ -140,6 +204,7 @@ def run(main: Callable[[list[str]], object], define_flags: Callable[[], None],
 
     def quiet_main(argv):
         quiet_python_logs()
+        import_tensorflow_quietly()
         return main(argv)
 
     app.run(quiet_main)

@@ -77,3 +77,47 @@ def test_data_prep_does_not_import_condgan_training():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+STARTUP = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    "I0000 00:00:1796493423.348311   31595 port.cc:153] oneDNN custom operations are on.\n",
+    "I0000 00:00:1796493423.398234   31595 cpu_feature_guard.cc:227] This TensorFlow binary is "
+    "optimized to use available CPU instructions in performance-critical operations.\n",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild "
+    "TensorFlow with the appropriate compiler flags.\n",
+    "W0000 00:00:1796493423.500000   31595 some_file.cc:12] a warning\n",
+    "E0000 00:00:1796493426.841848   31595 cuda_platform.cc:52] failed call to cuInit\n",
+    "a line of the user's own\n",
+    "F0000 00:00:1796493426.900000   31595 fatal.cc:1] fatal\n",
+]
+
+
+@pytest.mark.parametrize("level, kept", [
+    (0, list(range(8))),
+    (1, [4, 5, 6, 7]),
+    (2, [5, 6, 7]),
+    (3, [6, 7]),
+])
+def test_startup_lines_are_filtered_as_the_level_would(level, kept):
+    assert _cli.filter_startup_lines(STARTUP, level) == [STARTUP[i] for i in kept]
+
+
+def test_the_cpu_notice_tail_goes_only_with_its_dropped_notice():
+    tail = STARTUP[3]
+    assert _cli.filter_startup_lines([tail], 3) == [tail]  # alone: not TF's, kept
+    assert _cli.filter_startup_lines([STARTUP[2], tail], 3) == []
+
+
+def test_a_quiet_cli_imports_tensorflow_without_its_startup_notices(tmp_path):
+    # The C++ notices go to file descriptor 2 whatever the TensorFlow version; a user's
+    # stderr line written before and one written after stay, in order.
+    code = ("import os, sys; sys.stderr.write('before\\n'); sys.stderr.flush(); "
+            "from condgan import _cli; _cli.import_tensorflow_quietly(); "
+            "import tensorflow as tf; tf.constant(1.0) + 1.0; "
+            "os.write(2, b'after\\n')")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == "before\nafter\n"

@@ -561,8 +561,8 @@ def _matrix(x, name: str, min_rows: int = 1) -> np.ndarray:
     if x.shape[0] < min_rows:
         raise ValueError(f"{name} needs at least {min_rows} rows (clips), got {x.shape[0]}")
     if not np.all(np.isfinite(x)):
-        bad = np.argwhere(~np.isfinite(x))[0]
-        raise ValueError(f"{name} has non-finite values (NaN or inf), first at index {tuple(int(i) for i in bad)}")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])  # not np.int64(1) (numpy 2)
+        raise ValueError(f"{name} has non-finite values (NaN or inf), first at index {bad}")
     return x
 
 
