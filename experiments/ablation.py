@@ -72,6 +72,9 @@ from condgan.training.run import DEFAULT_TEXT_ENCODER
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "experiments", "results")
 RESULTS_JSON = "results.json"  # written by condgan.evaluation.evaluate.write_report
+# The TensorFlow of a run whose report does not say: every run before issue 20 (which widened
+# the supported stack to TF 2.17-2.21) was trained and scored on TF 2.17.1.
+PRE_ISSUE_20_STACK = "2.17.1"
 CONFIGS = os.path.join(ROOT, "experiments", "configs")
 # The arms' overrides: experiments/configs/ablation/<arm>.json.
 ARMS_DIR = os.path.join(CONFIGS, "ablation")
@@ -299,7 +302,7 @@ def run_one(args, arm: str, seed: int) -> dict | None:
         "steps": out["step"], "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(time.time() - t1, 1), "config": cfg.to_dict(), "tag": tag,
         "recipe": recipe, "overrides": overrides, "max_minutes": max_minutes,
-        "stopped_by_budget": out["step"] < cfg.train.steps,
+        "stopped_by_budget": out["step"] < cfg.train.steps, "tensorflow": tf.__version__,
         # A time-budgeted run is reproduced by its step count (the budget depends on the
         # machine). Exactly so only if it was never resumed: a resumed run reseeds its data
         # order with seed + start step.
@@ -619,12 +622,17 @@ def table(args) -> str:
     num_classes = None
     classes: list[str] = []
     reference_per_class: dict = {}
+    stacks: dict[str, list[str]] = {}
     for name in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
         path = os.path.join(runs_dir, name, RESULTS_JSON)
         if not os.path.isfile(path):
             continue
         with open(path, encoding="utf-8") as f:
             res = json.load(f)
+        stack = res["run"].get("tensorflow", PRE_ISSUE_20_STACK)
+        stacks.setdefault(stack, []).append(name)
+        if getattr(args, "stack", None) and stack != args.stack:
+            continue
         # Older reports lack newer metrics: each metric's reference is the first one found.
         reference = {**_flat(res, "real"), **reference}
         num_classes = num_classes or len(res["dataset"]["classes"])
@@ -634,6 +642,18 @@ def table(args) -> str:
             tagged.append(res)  # a run outside the ablation (another budget): listed on its own
             continue
         per_arm.setdefault(res["run"]["arm"], []).append(res)
+    if getattr(args, "stack", None):
+        if args.stack not in stacks:
+            raise SystemExit(f"--stack={args.stack}: no run of {spec['name']} was measured on "
+                             f"TensorFlow {args.stack}; its runs' stacks: {sorted(stacks)}")
+    elif len(stacks) > 1:
+        raise SystemExit(
+            f"{runs_dir}: the runs were measured on {len(stacks)} TensorFlow stacks, which one "
+            "table must not mix: " + "; ".join(f"TF {v}: {', '.join(names[:3])}"
+                                               + (f" and {len(names) - 3} more" if len(names) > 3
+                                                  else "") for v, names in sorted(stacks.items()))
+            + ". Pass --stack=VERSION to tabulate one stack's runs.")
+    stack = args.stack if getattr(args, "stack", None) else next(iter(stacks), None)
     lines = [f"# Ablation on {spec['name']}", "",
              spec.get("description", ""), "",
              "Mean ± std over seeds (n = number of seeds). Reference row: the real test split "
@@ -646,7 +666,8 @@ def table(args) -> str:
              "as in DiffWave's SC09 table; intra-FD is the per-class FD. docs/metrics.md "
              "defines them; \"–\": not in that run's report (scored before the metric "
              "existed). Train minutes are wall time on the 2-core "
-             "machine, which ran two or three jobs at once.", "",
+             "machine, which ran two or three jobs at once."
+             + (f" Every run: TensorFlow {stack}." if stack else ""), "",
              "| arm | n | steps | train min | " + " | ".join(label for _, _, label in TABLE_METRICS)
              + " |",
              "|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
@@ -795,6 +816,10 @@ def main(argv=None) -> int:
     parser.add_argument("--docs", action="store_true",
                         help="with `table`: also put the table into docs/results.md (after "
                              "the line <!-- ablation-<dataset>: ... -->, up to the next heading)")
+    parser.add_argument("--stack", default=None, metavar="VERSION",
+                        help="with `table`: only the runs measured on this TensorFlow version "
+                             "(a table refuses runs of two stacks); reports that do not say are "
+                             f"TF {PRE_ISSUE_20_STACK}'s")
     parser.add_argument("--train_only", action="store_true",
                         help="train (or resume) but do not evaluate; no classifier needed")
     args = parser.parse_args(argv)

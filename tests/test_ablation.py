@@ -207,6 +207,30 @@ def test_table_keeps_tagged_runs_out_of_the_arm_means(tmp_path, monkeypatch):
     assert not any(line.startswith("#") for line in text.splitlines()[1:] if "Runs outside" in line)
 
 
+def test_a_table_never_mixes_two_tensorflow_stacks(tmp_path, monkeypatch):
+    monkeypatch.setattr(ablation, "RESULTS", str(tmp_path))
+    runs = tmp_path / "fsdd" / "runs"
+    new = _fake_result("D", 1, 0.4)
+    new["run"]["tensorflow"] = "2.21.0"
+    for name, res in {"D-seed0": _fake_result("D", 0, 0.2),  # says no stack: TF 2.17.1's
+                      "D-seed1": new}.items():
+        (runs / name).mkdir(parents=True)
+        (runs / name / ablation.RESULTS_JSON).write_text(json.dumps(res))
+    args = argparse.Namespace(dataset="fsdd", work_dir=str(tmp_path / "work"))
+    with pytest.raises(SystemExit, match=r"2 TensorFlow stacks.*TF 2\.17\.1: D-seed0; "
+                                         r"TF 2\.21\.0: D-seed1.*--stack=VERSION"):
+        ablation.table(args)
+    assert not (tmp_path / "fsdd" / "results.json").exists()
+    for stack, acc in (("2.17.1", 0.2), ("2.21.0", 0.4)):
+        text = ablation.table(argparse.Namespace(**vars(args), stack=stack))
+        summary = json.loads((tmp_path / "fsdd" / "results.json").read_text())
+        assert summary["arms"]["D"]["metrics"]["conditional_accuracy"]["n"] == 1
+        assert summary["arms"]["D"]["metrics"]["conditional_accuracy"]["mean"] == acc
+        assert f"Every run: TensorFlow {stack}." in text
+    with pytest.raises(SystemExit, match="--stack=2.19.0: no run"):
+        ablation.table(argparse.Namespace(**vars(args), stack="2.19.0"))
+
+
 def test_overrides_change_only_the_named_field():
     spec = ablation.dataset_spec("fsdd")
     base = ablation.arm_config(spec, "D", 0, "/d", "/e", None)
