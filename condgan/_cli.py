@@ -6,7 +6,9 @@ Two jobs, shared by the CLIs of `condgan.training` and of `data_prep` (so that
 1. Quiet by default. Importing this module, before TensorFlow is imported, sets
    `TF_CPP_MIN_LOG_LEVEL` so that TensorFlow's C++ start-up chatter (the
    cuFFT / cuDNN / cuBLAS "Unable to register factory" errors, the oneDNN
-   notices) stays off; `run` then keeps absl's and TensorFlow's Python INFO
+   notices) stays off (TF >= 2.18 writes some of them before its log reads the
+   level: an import hook filters those, see `install_quiet_import_hook`); `run`
+   then keeps absl's and TensorFlow's Python INFO
    lines off (absl would raise its verbosity to INFO after parsing flags). A
    tool's own lines (stages, progress, warnings that matter, output paths) are
    `print`s and are not affected. `--verbosity=N` / `-v N` asks for the logs:
@@ -34,12 +36,15 @@ Import it (`from condgan import _cli`) before anything that imports TensorFlow;
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.util
 import logging as _py_logging
 import os
 import re
 import sys
 import tempfile
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from absl import app, flags, logging
 
@@ -111,8 +116,9 @@ configure_tf_cpp_logging()
 
 
 # TensorFlow >= 2.18 logs its start-up notices (oneDNN, CUDA drivers, CPU features) through
-# absl's C++ log before that log is initialised, which ignores TF_CPP_MIN_LOG_LEVEL; `run`
-# drops them by their severity letter (absl's "I0000 00:00:..." prefix) as the level would.
+# absl's C++ log before that log is initialised, which ignores TF_CPP_MIN_LOG_LEVEL; the
+# import hook below (installed with the level, when this module is imported) drops them by
+# their severity letter (absl's "I0000 00:00:..." prefix) as the level would.
 _ABSL_UNINITIALISED = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 _ABSL_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] ")
 _CPU_GUARD_TAIL = re.compile(r"^To enable the following instructions: .* rebuild TensorFlow with "
@@ -143,33 +149,82 @@ def filter_startup_lines(lines: Sequence[str], level: int) -> list[str]:
     return out
 
 
-def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with its start-up output filtered by TF_CPP_MIN_LOG_LEVEL.
-
-    File descriptor 2 goes to a temporary file during the import (the notices are
-    written by C++, below Python's sys.stderr); what the level keeps is written back to
-    stderr afterwards, also when the import fails. Does nothing if TensorFlow is already
-    imported, or if the level is 0.
-    """
+def _tf_cpp_level() -> int:
     raw = os.environ.get(ENV_VAR, "0").strip()
-    level = int(raw) if raw.isdigit() else 0
-    if "tensorflow" in sys.modules or level <= 0:
-        return
+    return int(raw) if raw.isdigit() else 0
+
+
+@contextlib.contextmanager
+def filtered_fd2(level: int) -> Iterator[None]:
+    """Sends file descriptor 2 to a temporary file for the block; afterwards writes back to
+    stderr the lines `filter_startup_lines` keeps at `level`, also when the block raises."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401, PLC0415 - the import whose C++ start-up output is filtered
+            yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            text = captured.read().decode("utf-8", errors="replace")
-            kept = filter_startup_lines(text.splitlines(keepends=True), level)
+            kept = filter_startup_lines(
+                captured.read().decode("utf-8", errors="replace").splitlines(keepends=True), level)
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
+
+
+class _FilteredLoader(importlib.abc.Loader):
+    """The real loader of the tensorflow package, its module executed under `filtered_fd2`."""
+
+    def __init__(self, loader, level: int):
+        self._loader, self._level = loader, level
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        with filtered_fd2(self._level):
+            self._loader.exec_module(module)
+
+    def __getattr__(self, name):  # get_code, get_resource_reader, ...: the real loader's
+        return getattr(self._loader, name)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` once, as the other finders do, and wraps its loader: the import
+    runs wherever the program first makes it (inside a CLI's own error handling, e.g. of a
+    SIGTERM during set-up), with its C++ start-up output filtered."""
+
+    def __init__(self, level: int):
+        self.level = level
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        remove_quiet_import_hook()
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _FilteredLoader(spec.loader, self.level)
+        return spec
+
+
+def install_quiet_import_hook() -> bool:
+    """Filters TensorFlow's start-up output by TF_CPP_MIN_LOG_LEVEL when it is imported.
+
+    Does nothing (False) if TensorFlow is already imported or the level is 0.
+    """
+    level = _tf_cpp_level()
+    if "tensorflow" in sys.modules or level <= 0:
+        return False
+    remove_quiet_import_hook()
+    sys.meta_path.insert(0, _QuietTensorFlowImport(level))
+    return True
+
+
+def remove_quiet_import_hook() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlowImport)]
 
 
 def quiet_python_logs() -> None:
@@ -204,7 +259,9 @@ def run(main: Callable[[list[str]], object], define_flags: Callable[[], None],
 
     def quiet_main(argv):
         quiet_python_logs()
-        import_tensorflow_quietly()
         return main(argv)
 
     app.run(quiet_main)
+
+
+install_quiet_import_hook()

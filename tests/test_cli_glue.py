@@ -110,14 +110,25 @@ def test_the_cpu_notice_tail_goes_only_with_its_dropped_notice():
 
 
 def test_a_quiet_cli_imports_tensorflow_without_its_startup_notices(tmp_path):
+    # Importing _cli installs a one-shot import hook: TensorFlow is imported where the
+    # program first imports it (a CLI's SIGTERM handling around set-up is unchanged).
     # The C++ notices go to file descriptor 2 whatever the TensorFlow version; a user's
     # stderr line written before and one written after stay, in order.
     code = ("import os, sys; sys.stderr.write('before\\n'); sys.stderr.flush(); "
-            "from condgan import _cli; _cli.import_tensorflow_quietly(); "
+            "from condgan import _cli; "
             "import tensorflow as tf; tf.constant(1.0) + 1.0; "
+            "assert not any(isinstance(f, _cli._QuietTensorFlowImport) for f in sys.meta_path); "
+            "assert isinstance(tf.__spec__.loader, _cli._FilteredLoader); "
             "os.write(2, b'after\\n')")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stderr == "before\nafter\n"
+    # Level 0 asks for everything: no hook, and TensorFlow's start-up lines are there.
+    loud = subprocess.run([sys.executable, "-c", code.replace(
+        "assert isinstance(tf.__spec__.loader, _cli._FilteredLoader); ", "")],
+        capture_output=True, text=True, timeout=300, env=dict(env, TF_CPP_MIN_LOG_LEVEL="0"))
+    assert loud.returncode == 0, loud.stderr[-2000:]
+    assert loud.stderr.startswith("before\n") and loud.stderr.endswith("after\n")
+    assert len(loud.stderr.splitlines()) > 2, loud.stderr
