@@ -408,6 +408,16 @@ def _sf_message(e: Exception) -> str:
     return message
 
 
+def _check_stream(num_frames: int, channels: int, rate: int) -> None:
+    """Refuses a decoder's stream of no channels, no sample rate or no frames."""
+    if channels < 1:
+        raise _CannotDecode("corrupt header: 0 channels")
+    if rate < 1:
+        raise _CannotDecode("corrupt header: sample rate 0")
+    if num_frames == 0:
+        raise _CannotDecode(_NO_FRAMES)
+
+
 def _open_soundfile(path: str, kind: str) -> _Source:
     try:
         with _SF_OPEN_LOCK:
@@ -416,12 +426,7 @@ def _open_soundfile(path: str, kind: str) -> _Source:
         raise _CannotDecode(_sf_message(e)) from None
     with f:
         num_frames, channels, rate, fmt = f.frames, f.channels, f.samplerate, f.format
-    if channels < 1:
-        raise _CannotDecode("corrupt header: 0 channels")
-    if rate < 1:
-        raise _CannotDecode("corrupt header: sample rate 0")
-    if num_frames == 0:
-        raise _CannotDecode(_NO_FRAMES)
+    _check_stream(num_frames, channels, rate)
     if fmt == "MP3":
         try:
             stream_frames = _untagged_mpeg_frames(path)
@@ -557,12 +562,7 @@ def _open_tfio(path: str, kind: str, tfio) -> _Source:
 
     with _TFIO_LOCK:
         _, num_frames, channels, rate = opened()
-    if channels < 1:
-        raise _CannotDecode("corrupt header: 0 channels")
-    if rate < 1:
-        raise _CannotDecode("corrupt header: sample rate 0")
-    if num_frames == 0:
-        raise _CannotDecode(_NO_FRAMES)
+    _check_stream(num_frames, channels, rate)
 
     def read(start: int, stop: int) -> np.ndarray:
         if stop <= start:

@@ -56,16 +56,6 @@ def check(capsys, rc, needle, absent=(), dirs=()):
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from condgan.data_prep.prepare import prepare
-
-    out = tmp_path_factory.mktemp("bad") / "synth"
-    prepare("synth", None, str(out), sample_rate=8000, length=1024, num_examples=48, seed=0,
-            progress=False)
-    return str(out)
-
-
-@pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tiny_data, text_encoder_dir):
     run_dir = str(tmp_path_factory.mktemp("bad") / "run")
     rc = run_cli("condgan.training.train_cli", f"--data_dir={tiny_data}", f"--model_dir={run_dir}",
