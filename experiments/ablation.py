@@ -667,24 +667,26 @@ def table(args) -> str:
              "defines them; \"–\": not in that run's report (scored before the metric "
              "existed). Train minutes are wall time on the 2-core "
              "machine, which ran two or three jobs at once."
-             + (f" Every run: TensorFlow {stack}." if stack else ""), "",
-             "| arm | n | steps | train min | " + " | ".join(label for _, _, label in TABLE_METRICS)
-             + " |",
-             "|---|---|---|---|" + "---|" * len(TABLE_METRICS)]
+             + (f" Every run: TensorFlow {stack}." if stack else ""), ""]
     summary, rows = _arm_rows(per_arm)
-    lines += rows
-    lines.append(_reference_row(reference, blanks=3))
     if summary:
+        lines += ["| arm | n | steps | train min | "
+                  + " | ".join(label for _, _, label in TABLE_METRICS) + " |",
+                  "|---|---|---|---|" + "---|" * len(TABLE_METRICS)] + rows
+        lines.append(_reference_row(reference, blanks=3))
         lines += [""] + _arm_per_class(summary, classes, reference_per_class)
-    lines += ["", "Grids (rows captions, columns z; the real reference beside them): "
-              + ", ".join(f"[{arm}](runs/{arm}-seed{per_arm[arm][0]['run']['seed']}/)"
-                          for arm in ARMS if arm in per_arm), "",
-              "Reproduce:", "", "```bash",
-              f"python -m experiments.ablation setup --dataset={spec['name']}",
-              f"python -m experiments.ablation all --dataset={spec['name']} --seeds="
-              + ",".join(str(s) for s in sorted({s for a in summary.values() for s in a['seeds']}))
-              + ("" if len(summary) == len(ARMS) else " --arms=" + ",".join(summary)),
-              f"python -m experiments.ablation table --dataset={spec['name']}", "```", ""]
+        lines += ["", "Grids (rows captions, columns z; the real reference beside them): "
+                  + ", ".join(f"[{arm}](runs/{arm}-seed{per_arm[arm][0]['run']['seed']}/)"
+                              for arm in ARMS if arm in per_arm), "",
+                  "Reproduce:", "", "```bash",
+                  f"python -m experiments.ablation setup --dataset={spec['name']}",
+                  f"python -m experiments.ablation all --dataset={spec['name']} --seeds="
+                  + ",".join(str(s) for s in sorted({s for a in summary.values() for s in a['seeds']}))
+                  + ("" if len(summary) == len(ARMS) else " --arms=" + ",".join(summary)),
+                  f"python -m experiments.ablation table --dataset={spec['name']}", "```", ""]
+    else:  # every run has its own recipe or budget: the tables below are all there is
+        lines += ["No run of the ablation's own budget and base yet: every run below has a tag "
+                  "(its own recipe, overrides or budget).", ""]
     recipes, recipe_lines = _recipe_section(tagged, reference, classes, reference_per_class)
     lines += recipe_lines
     lines += _tagged_section(tagged, reference, classes, reference_per_class)

@@ -207,6 +207,29 @@ def test_table_keeps_tagged_runs_out_of_the_arm_means(tmp_path, monkeypatch):
     assert not any(line.startswith("#") for line in text.splitlines()[1:] if "Runs outside" in line)
 
 
+def test_a_dataset_of_tagged_runs_only_gets_no_empty_arm_table(tmp_path, monkeypatch):
+    # The pitch subset's runs all have a tag: the main table once came out empty, with a
+    # reproduce command of no seeds and no arms ("--seeds= --arms=").
+    monkeypatch.setattr(ablation, "RESULTS", str(tmp_path))
+    runs = tmp_path / "synth" / "runs"
+    for name, res in {"A-seed0-rec": _fake_result("A", 0, 0.3, tag="rec"),
+                      "D-seed0-rec": _fake_result("D", 0, 0.4, tag="rec")}.items():
+        (runs / name).mkdir(parents=True)
+        (runs / name / ablation.RESULTS_JSON).write_text(json.dumps(res))
+    text = ablation.table(argparse.Namespace(dataset="synth", work_dir=str(tmp_path / "w")))
+    assert "--seeds=" not in text and "ablation all" not in text
+    assert "No run of the ablation's own budget and base yet" in text
+    headers = [line for line in text.splitlines() if line.startswith("| arm | n |")]
+    assert len(headers) == 1  # the tagged recipe's arm table only
+    assert json.loads((tmp_path / "synth" / "results.json").read_text())["arms"] == {}
+    # With an untagged run the main table is back, with its reproduce command.
+    res = _fake_result("D", 2, 0.5)
+    (runs / "D-seed2").mkdir()
+    (runs / "D-seed2" / ablation.RESULTS_JSON).write_text(json.dumps(res))
+    text = ablation.table(argparse.Namespace(dataset="synth", work_dir=str(tmp_path / "w")))
+    assert "--seeds=2 --arms=D" in text and "No run of the ablation's own" not in text
+
+
 def test_a_table_never_mixes_two_tensorflow_stacks(tmp_path, monkeypatch):
     monkeypatch.setattr(ablation, "RESULTS", str(tmp_path))
     runs = tmp_path / "fsdd" / "runs"
